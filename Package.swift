@@ -1,0 +1,38 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// The SIMD kernels need a concrete CPU so that `addingProduct` lowers to FMA
+// instructions instead of a libm call per lane (~100x slower).
+#if arch(x86_64)
+let kernelFlags: [SwiftSetting] = [.unsafeFlags(["-Xcc", "-march=haswell", "-target-cpu", "haswell"])]
+#elseif arch(arm64)
+let kernelFlags: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "neoverse-n1"])]
+#else
+let kernelFlags: [SwiftSetting] = []
+#endif
+
+
+
+let package = Package(
+    name: "pd-inference",
+    products: [
+        .executable(name: "pd-inference", targets: ["pd-inference"]),
+    ],
+    targets: [
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
+        .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL"),
+        .systemLibrary(name: "CLinux", path: "Sources/CLinux"),
+        .target(name: "Telemetry", dependencies: ["CZlib", "CLinux"]),
+        .target(name: "HTTPServer", dependencies: ["CLinux", "COpenSSL", "Telemetry"]),
+        .target(name: "ONNXRuntime", swiftSettings: kernelFlags),
+        .target(name: "InferenceCore", dependencies: ["ONNXRuntime", "Telemetry"]),
+        .target(name: "InferenceServer", dependencies: ["HTTPServer", "InferenceCore", "Telemetry"]),
+        .executableTarget(name: "pd-inference", dependencies: ["InferenceServer"]),
+        .testTarget(name: "TelemetryTests", dependencies: ["Telemetry"]),
+        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer"]),
+        .testTarget(name: "ONNXRuntimeTests", dependencies: ["ONNXRuntime"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "InferenceCoreTests", dependencies: ["InferenceCore"]),
+        .testTarget(name: "InferenceServerTests", dependencies: ["InferenceServer"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

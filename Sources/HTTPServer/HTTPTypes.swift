@@ -1,0 +1,279 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Synchronization
+
+/// An HTTP request method. Unknown tokens are kept verbatim in `.other`.
+public enum HTTPMethod: Sendable, Hashable, CustomStringConvertible {
+    case GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH
+    case other(String)
+
+    public init(_ token: String) {
+        switch token {
+        case "GET": self = .GET
+        case "HEAD": self = .HEAD
+        case "POST": self = .POST
+        case "PUT": self = .PUT
+        case "DELETE": self = .DELETE
+        case "OPTIONS": self = .OPTIONS
+        case "PATCH": self = .PATCH
+        default: self = .other(token)
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .GET: "GET"
+        case .HEAD: "HEAD"
+        case .POST: "POST"
+        case .PUT: "PUT"
+        case .DELETE: "DELETE"
+        case .OPTIONS: "OPTIONS"
+        case .PATCH: "PATCH"
+        case .other(let token): token
+        }
+    }
+}
+
+/// A response status code with its reason phrase.
+public struct HTTPStatus: Sendable, Hashable, CustomStringConvertible {
+    public let code: Int
+    public let reason: String
+
+    public init(code: Int, reason: String? = nil) {
+        self.code = code
+        self.reason = reason ?? HTTPStatus.standardReason(code)
+    }
+
+    public var description: String { "\(code) \(reason)" }
+
+    public static let ok = HTTPStatus(code: 200)
+    public static let noContent = HTTPStatus(code: 204)
+    public static let badRequest = HTTPStatus(code: 400)
+    public static let notFound = HTTPStatus(code: 404)
+    public static let methodNotAllowed = HTTPStatus(code: 405)
+    public static let requestTimeout = HTTPStatus(code: 408)
+    public static let payloadTooLarge = HTTPStatus(code: 413)
+    public static let unsupportedMediaType = HTTPStatus(code: 415)
+    public static let unprocessableContent = HTTPStatus(code: 422)
+    public static let requestHeaderFieldsTooLarge = HTTPStatus(code: 431)
+    public static let internalServerError = HTTPStatus(code: 500)
+    public static let notImplemented = HTTPStatus(code: 501)
+    public static let serviceUnavailable = HTTPStatus(code: 503)
+    public static let gatewayTimeout = HTTPStatus(code: 504)
+    public static let httpVersionNotSupported = HTTPStatus(code: 505)
+
+    static func standardReason(_ code: Int) -> String {
+        switch code {
+        case 100: "Continue"
+        case 200: "OK"
+        case 201: "Created"
+        case 202: "Accepted"
+        case 204: "No Content"
+        case 301: "Moved Permanently"
+        case 304: "Not Modified"
+        case 400: "Bad Request"
+        case 401: "Unauthorized"
+        case 403: "Forbidden"
+        case 404: "Not Found"
+        case 405: "Method Not Allowed"
+        case 406: "Not Acceptable"
+        case 408: "Request Timeout"
+        case 409: "Conflict"
+        case 411: "Length Required"
+        case 413: "Content Too Large"
+        case 414: "URI Too Long"
+        case 415: "Unsupported Media Type"
+        case 417: "Expectation Failed"
+        case 422: "Unprocessable Content"
+        case 429: "Too Many Requests"
+        case 431: "Request Header Fields Too Large"
+        case 499: "Client Closed Request"
+        case 500: "Internal Server Error"
+        case 501: "Not Implemented"
+        case 502: "Bad Gateway"
+        case 503: "Service Unavailable"
+        case 504: "Gateway Timeout"
+        case 505: "HTTP Version Not Supported"
+        default: "Status \(code)"
+        }
+    }
+}
+
+/// Header fields in arrival order; lookups ignore ASCII case.
+public struct HTTPHeaders: Sendable, Sequence, ExpressibleByDictionaryLiteral {
+    public private(set) var fields: [(name: String, value: String)]
+
+    public init() { fields = [] }
+    public init(_ fields: [(String, String)]) { self.fields = fields.map { (name: $0.0, value: $0.1) } }
+    public init(dictionaryLiteral elements: (String, String)...) { self.init(elements) }
+
+    public mutating func add(name: String, value: String) { fields.append((name: name, value: value)) }
+
+    /// Replaces every field called `name` with one field.
+    public mutating func replaceOrAdd(name: String, value: String) {
+        remove(name: name)
+        fields.append((name: name, value: value))
+    }
+
+    public mutating func remove(name: String) {
+        fields.removeAll { HTTPHeaders.equalsIgnoringCase($0.name, name) }
+    }
+
+    /// The first value of `name`, or nil.
+    public subscript(name: String) -> String? {
+        fields.first { HTTPHeaders.equalsIgnoringCase($0.name, name) }?.value
+    }
+
+    /// Every value of `name`, in order.
+    public func values(_ name: String) -> [String] {
+        fields.filter { HTTPHeaders.equalsIgnoringCase($0.name, name) }.map(\.value)
+    }
+
+    public func contains(_ name: String) -> Bool { self[name] != nil }
+
+    public var count: Int { fields.count }
+
+    public func makeIterator() -> IndexingIterator<[(name: String, value: String)]> { fields.makeIterator() }
+
+    static func equalsIgnoringCase(_ a: String, _ b: String) -> Bool {
+        let x = a.utf8, y = b.utf8
+        guard x.count == y.count else { return false }
+        for (p, q) in zip(x, y) where p != q {
+            let lp = p >= 65 && p <= 90 ? p | 0x20 : p
+            let lq = q >= 65 && q <= 90 ? q | 0x20 : q
+            if lp != lq { return false }
+        }
+        return true
+    }
+}
+
+/// A complete, parsed HTTP/1.1 request.
+public struct HTTPRequest: Sendable {
+    public var method: HTTPMethod
+    /// The request target's path, percent-decoding not applied (e.g. `/v2/models/digits/infer`).
+    public var path: String
+    /// The query string after `?`, without the `?`, or nil.
+    public var query: String?
+    public var headers: HTTPHeaders
+    public var body: [UInt8]
+    /// HTTP minor version: 1 for HTTP/1.1, 0 for HTTP/1.0.
+    public var minorVersion: Int
+
+    public init(method: HTTPMethod, path: String, query: String? = nil, headers: HTTPHeaders = [:],
+                body: [UInt8] = [], minorVersion: Int = 1) {
+        self.method = method
+        self.path = path
+        self.query = query
+        self.headers = headers
+        self.body = body
+        self.minorVersion = minorVersion
+    }
+}
+
+/// A response to write. The server adds `Date`, `Content-Length` and `Connection`.
+public struct HTTPResponse: Sendable {
+    public var status: HTTPStatus
+    public var headers: HTTPHeaders
+    public var body: [UInt8]
+
+    public init(status: HTTPStatus = .ok, headers: HTTPHeaders = [:], body: [UInt8] = []) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
+
+    /// A response with a UTF-8 body and its content type.
+    public init(status: HTTPStatus = .ok, contentType: String, body: String, headers: HTTPHeaders = [:]) {
+        var h = headers
+        h.replaceOrAdd(name: "Content-Type", value: contentType)
+        self.init(status: status, headers: h, body: Array(body.utf8))
+    }
+}
+
+/// Set once when the client goes away (or the server gives up) before a response was written.
+/// Work still queued for the request checks it and skips computing.
+public final class CancellationToken: Sendable {
+    private let cancelled = Atomic<Bool>(false)
+    private let handlers = Mutex<[@Sendable () -> Void]>([])
+
+    public init() {}
+
+    public var isCancelled: Bool { cancelled.load(ordering: .acquiring) }
+
+    /// Marks the request cancelled and runs the registered handlers once.
+    public func cancel() {
+        guard cancelled.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else {
+            return
+        }
+        let toRun = handlers.withLock { h -> [@Sendable () -> Void] in
+            let list = h
+            h.removeAll()
+            return list
+        }
+        for handler in toRun { handler() }
+    }
+
+    /// Runs `handler` when the request is cancelled (at once if it already is).
+    public func onCancel(_ handler: @escaping @Sendable () -> Void) {
+        let runNow = handlers.withLock { h -> Bool in
+            if cancelled.load(ordering: .acquiring) { return true }
+            h.append(handler)
+            return false
+        }
+        if runNow { handler() }
+    }
+}
+
+/// Per-request facts the server and router know, handed down the middleware chain.
+public struct RequestContext: Sendable {
+    /// A process-unique id for log correlation (also sent back as `X-Request-Id` unless the client sent one).
+    public var requestID: String
+    /// Monotonic nanoseconds when the request head was complete.
+    public var receivedAtNanos: UInt64
+    public var remoteAddress: String
+    public var localPort: Int
+    /// The matched route template (`/v2/models/{model}/infer`), `unmatched` when none matched.
+    public var route: String
+    /// Values of the template's `{name}` segments.
+    public var parameters: [String: String]
+    /// Cancelled when the client disconnects before its response is written.
+    public var cancellation: CancellationToken
+    /// Free-form values middleware hands to handlers (for example the active span).
+    public var values: [String: any Sendable]
+
+    public init(requestID: String, receivedAtNanos: UInt64, remoteAddress: String = "", localPort: Int = 0,
+                route: String = "unmatched", parameters: [String: String] = [:],
+                cancellation: CancellationToken = CancellationToken(), values: [String: any Sendable] = [:]) {
+        self.requestID = requestID
+        self.receivedAtNanos = receivedAtNanos
+        self.remoteAddress = remoteAddress
+        self.localPort = localPort
+        self.route = route
+        self.parameters = parameters
+        self.cancellation = cancellation
+        self.values = values
+    }
+}
+
+/// Receives the response exactly once; callable from any thread.
+public typealias ResponseCompletion = @Sendable (HTTPResponse) -> Void
+
+/// Answers requests. The server calls `respond` on an event-loop thread: it must return quickly and
+/// move slow work to other threads, calling `completion` from there when the response is ready.
+public protocol HTTPResponder: Sendable {
+    func respond(to request: HTTPRequest, context: RequestContext, completion: @escaping ResponseCompletion)
+}
+
+/// Wraps the rest of the chain: `handle(request, context, next)`, as in Hummingbird, in completion style.
+public protocol HTTPMiddleware: Sendable {
+    func handle(_ request: HTTPRequest, context: RequestContext, next: any HTTPResponder,
+                completion: @escaping ResponseCompletion)
+}
+
+/// Monotonic clock in nanoseconds (CLOCK_MONOTONIC).
+public func monotonicNanos() -> UInt64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+}

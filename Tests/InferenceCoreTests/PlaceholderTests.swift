@@ -1,0 +1,4 @@
+import Testing
+@testable import InferenceCore
+
+@Test func placeholder() { #expect(Bool(true)) }
