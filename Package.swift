@@ -28,6 +28,7 @@ let package = Package(
         .target(name: "InferenceCore", dependencies: ["ONNXRuntime", "Telemetry"]),
         .target(name: "InferenceServer", dependencies: ["HTTPServer", "InferenceCore", "Telemetry"]),
         .executableTarget(name: "pd-inference", dependencies: ["InferenceServer"]),
+        .executableTarget(name: "onnx-bench", dependencies: ["ONNXRuntime"], path: "bench/onnx-bench", swiftSettings: kernelFlags),
         .testTarget(name: "TelemetryTests", dependencies: ["Telemetry"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer"]),
         .testTarget(name: "ONNXRuntimeTests", dependencies: ["ONNXRuntime"], resources: [.copy("Fixtures")]),
