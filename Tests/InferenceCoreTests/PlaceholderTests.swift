@@ -1,4 +1,0 @@
-import Testing
-@testable import InferenceCore
-
-@Test func placeholder() { #expect(Bool(true)) }
