@@ -1,0 +1,1 @@
+BprobabilitiesJ<á8<mKä<¼ã=ÒÎš=®?F?
