@@ -33,7 +33,7 @@ let package = Package(
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer"]),
         .testTarget(name: "ONNXRuntimeTests", dependencies: ["ONNXRuntime"], resources: [.copy("Fixtures")]),
         .testTarget(name: "InferenceCoreTests", dependencies: ["InferenceCore"]),
-        .testTarget(name: "InferenceServerTests", dependencies: ["InferenceServer"]),
+        .testTarget(name: "InferenceServerTests", dependencies: ["InferenceServer"], resources: [.copy("Fixtures")]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -5,6 +5,8 @@ public struct InferenceError: Error, Sendable, CustomStringConvertible, Equatabl
         case invalidRequest
         /// Well-formed request that does not fit the model (wrong shape, datatype, element count).
         case invalidInput
+        /// The body's media type is not one the protocol accepts.
+        case unsupportedMediaType
         /// Unknown model or version.
         case notFound
         /// The model's queue is full.

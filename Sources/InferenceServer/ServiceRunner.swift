@@ -1,0 +1,178 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Dispatch
+import Foundation
+import HTTPServer
+import InferenceCore
+import Synchronization
+import Telemetry
+
+/// Parses settings, loads the models, serves, and drains on SIGTERM/SIGINT.
+public enum ServiceRunner {
+    /// Version reported by `/v2` and `pd_build_info`.
+    public static let version = "0.1.0"
+
+    /// Runs the service to completion and returns the process exit status.
+    public static func main(arguments: [String], environment: [String: String]) -> Int32 {
+        let settings: Settings
+        do {
+            switch try Settings.parse(environment: environment, arguments: arguments) {
+            case .help:
+                writeOut(Settings.helpText)
+                return 0
+            case .printSettings:
+                writeOut(Settings.specs.map(\.name).joined(separator: "\n") + "\n")
+                return 0
+            case .serve(let parsed):
+                settings = parsed
+            }
+        } catch {
+            writeError("pd-inference: \(error.message)\n")
+            return 2
+        }
+
+        bootstrapLogging(settings)
+        let logger = Logger(label: "server")
+        var startup: Logger.Metadata = ["service.version": "\(version)"]
+        for (name, value) in settings.effectiveValues { startup["setting.\(name)"] = "\(value)" }
+        logger.info("starting", metadata: startup)
+
+        let app: Application
+        do {
+            app = try Application(settings: settings, logger: logger)
+            try app.start()
+        } catch {
+            logger.critical("startup failed", metadata: ["error": "\(error)"])
+            writeError("pd-inference: \(error)\n")
+            return 1
+        }
+        return app.runUntilSignalled()
+    }
+
+    static func bootstrapLogging(_ settings: Settings) {
+        let level = Logger.Level(rawValue: settings.logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler(label: label)
+            handler.logLevel = level
+            return handler
+        }
+    }
+
+    static func writeOut(_ text: String) { write(1, text, text.utf8.count) }
+    static func writeError(_ text: String) { write(2, text, text.utf8.count) }
+}
+
+/// The wired service: repository, HTTP server, drain sequence.
+public final class Application: Sendable {
+    public let settings: Settings
+    public let health = HealthState()
+    public let repository: ModelRepository
+    public let service: InferenceService
+    public let server: HTTPServer
+    let logger: Logger
+    private let stopSignal = DispatchSemaphore(value: 0)
+    private let signalCount = Mutex<Int>(0)
+
+    /// Loads the models and builds the server; `repository` may be given (tests with their own backends).
+    public init(settings: Settings, logger: Logger, repository: ModelRepository? = nil) throws {
+        self.settings = settings
+        self.logger = logger
+        let batcher = DynamicBatcher.Configuration(
+            maxBatchSize: settings.maxBatchSize, maxQueueDelayNanos: UInt64(settings.maxQueueDelayMs) * 1_000_000,
+            maxQueueSize: settings.maxQueueSize, workerThreads: settings.workerThreads)
+        self.repository = try repository ?? ModelRepository(
+            directory: settings.modelRepository,
+            settings: .init(batcher: batcher, computeThreads: settings.computeThreads),
+            logger: Logger(label: "models"))
+        self.service = InferenceService(repository: self.repository, health: health,
+                                        requestTimeoutMs: settings.requestTimeoutMs, serverVersion: ServiceRunner.version)
+        let router = Router()
+        if settings.telemetryEnabled { router.add(middleware: AccessLogMiddleware(logger: Logger(label: "http"))) }
+        service.register(on: router)
+        var configuration = HTTPServer.Configuration()
+        configuration.host = settings.host
+        configuration.port = settings.port
+        configuration.eventLoopCount = settings.httpThreads
+        configuration.maxBodyBytes = settings.maxBodyBytes
+        configuration.maxConnections = settings.maxConnections
+        configuration.headerReadTimeout = settings.headerTimeoutSeconds
+        configuration.idleTimeout = settings.idleTimeoutSeconds
+        self.server = HTTPServer(configuration: configuration, responder: router, logger: Logger(label: "http"))
+    }
+
+    /// Binds the listener; readiness turns on when every model loaded.
+    public func start() throws {
+        try server.start()
+        if repository.allReady {
+            health.markModelsLoaded()
+        } else {
+            let failed = repository.entries.filter { !$0.isReady }.map { "\($0.name)/\($0.version)" }
+            logger.error("not ready: models failed to load", metadata: ["models.failed": "\(failed.joined(separator: ","))"])
+        }
+        logger.info("listening", metadata: [
+            "server.address": "\(settings.host)", "server.port": "\(server.localPort)",
+            "models": "\(repository.entries.map { "\($0.name)/\($0.version)" }.joined(separator: ","))",
+        ])
+    }
+
+    /// Serves until SIGTERM or SIGINT, then drains; returns the exit status.
+    public func runUntilSignalled() -> Int32 {
+        var sources: [any DispatchSourceSignal] = []
+        for sig in [SIGTERM, SIGINT] {
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler { [self] in
+                let count = signalCount.withLock { c -> Int in
+                    c += 1
+                    return c
+                }
+                logger.notice("signal received", metadata: ["signal": "\(sig == SIGTERM ? "SIGTERM" : "SIGINT")", "count": "\(count)"])
+                if count == 1 { stopSignal.signal() }
+            }
+            source.resume()
+            sources.append(source)
+        }
+        withExtendedLifetime(sources) { stopSignal.wait() }
+        return shutdown()
+    }
+
+    /// The drain sequence: readiness 503 at once; keep serving for the drain period (so load
+    /// balancers stop sending); close the listener; finish in-flight and queued work; exit.
+    public func shutdown() -> Int32 {
+        let started = DynamicBatcher.monotonicNow()
+        let timeout = UInt64(settings.shutdownTimeoutSeconds * 1e9)
+        let deadline = started &+ timeout
+        health.startDraining()
+        logger.info("draining", metadata: ["shutdown.drain_seconds": "\(settings.shutdownDrainSeconds)",
+                                           "shutdown.timeout_seconds": "\(settings.shutdownTimeoutSeconds)"])
+        let drainEnd = min(deadline, started &+ UInt64(settings.shutdownDrainSeconds * 1e9))
+        while DynamicBatcher.monotonicNow() < drainEnd && signalCount.withLock({ $0 }) < 2 {
+            usleep(20_000)
+        }
+        server.stopAccepting()
+        server.beginDraining()
+        for batcher in repository.batchers { batcher.drain() }
+        logger.info("listener closed", metadata: ["http.in_flight": "\(server.inFlightRequests)"])
+        var clean = false
+        while true {
+            let now = DynamicBatcher.monotonicNow()
+            let batchersIdle = repository.batchers.allSatisfy { $0.queueDepth == 0 && $0.batchesInFlight == 0 }
+            if server.inFlightRequests == 0 && batchersIdle { clean = true; break }
+            if now >= deadline { break }
+            usleep(5_000)
+        }
+        if !clean {
+            let queued = repository.batchers.reduce(0) { $0 + $1.queueDepth }
+            let running = repository.batchers.reduce(0) { $0 + $1.batchesInFlight }
+            logger.error("shutdown timed out; abandoning work", metadata: [
+                "http.in_flight": "\(server.inFlightRequests)", "inference.queued": "\(queued)", "inference.batches_in_flight": "\(running)",
+            ])
+        }
+        for batcher in repository.batchers { batcher.shutdown() }
+        server.shutdown()
+        logger.info("stopped", metadata: ["shutdown.clean": "\(clean)",
+                                          "shutdown.duration_ms": "\((DynamicBatcher.monotonicNow() - started) / 1_000_000)"])
+        return clean ? 0 : 1
+    }
+}

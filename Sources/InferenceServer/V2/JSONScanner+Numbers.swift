@@ -1,0 +1,169 @@
+import InferenceCore
+
+/// A scanned JSON number: `±mantissa × 10^exponent`, with the first 19 significant digits in `mantissa`.
+struct JSONNumber {
+    var negative = false
+    var mantissa: UInt64 = 0
+    var exponent = 0
+    /// Non-zero significant digits beyond the 19th were dropped (the value is not exactly `mantissa × 10^exponent`).
+    var truncated = false
+    /// The literal has no fraction or exponent part.
+    var isIntegerLiteral = true
+    /// Byte range of the literal in the scanned buffer.
+    var start = 0
+    var end = 0
+
+    enum IntegerResult: Equatable {
+        case value(Int64)
+        case notIntegral
+        case outOfRange
+    }
+
+    /// The exact integer value, if the number is integral (`2`, `2.0`, `2e3`) and fits in `Int64`.
+    func integerValue() -> IntegerResult {
+        if mantissa == 0 { return truncated ? .notIntegral : .value(0) }
+        var m = mantissa, e = exponent
+        if truncated {
+            // More than 19 significant digits. A positive exponent means integer digits were dropped (so the
+            // magnitude is at least 10^19); otherwise the dropped non-zero digits are in the fraction.
+            return e > 0 ? .outOfRange : .notIntegral
+        }
+        while e < 0, m % 10 == 0 { m /= 10; e += 1 }
+        if e < 0 { return .notIntegral }
+        while e > 0 {
+            let (product, overflow) = m.multipliedReportingOverflow(by: 10)
+            if overflow { return .outOfRange }
+            m = product; e -= 1
+        }
+        if negative {
+            if m <= UInt64(Int64.max) { return .value(-Int64(m)) }
+            return m == UInt64(Int64.max) + 1 ? .value(Int64.min) : .outOfRange
+        }
+        return m <= UInt64(Int64.max) ? .value(Int64(m)) : .outOfRange
+    }
+
+    /// The nearest `Double` (correctly rounded). Infinite when the literal is beyond `Double`'s range.
+    func doubleValue(in buffer: UnsafeBufferPointer<UInt8>) -> Double? {
+        if mantissa == 0 && !truncated { return negative ? -0.0 : 0.0 }
+        // Exact operands give a correctly rounded result (Clinger's fast path).
+        if !truncated && mantissa <= 1 << 53 && exponent >= -22 && exponent <= 22 {
+            let m = Double(mantissa)
+            let d = exponent >= 0 ? m * powersOfTen[exponent] : m / powersOfTen[-exponent]
+            return negative ? -d : d
+        }
+        return Double(literal(in: buffer))
+    }
+
+    /// The nearest `Float` (correctly rounded). Infinite when the literal is beyond `Float`'s range.
+    func floatValue(in buffer: UnsafeBufferPointer<UInt8>) -> Float? {
+        if mantissa == 0 && !truncated { return negative ? -0.0 : 0.0 }
+        if exponent >= -22 && exponent <= 22 {
+            if !truncated && mantissa <= 1 << 24 && exponent >= -10 && exponent <= 10 {
+                let m = Float(mantissa)
+                let f = exponent >= 0 ? m * floatPowersOfTen[exponent] : m / floatPowersOfTen[-exponent]
+                return negative ? -f : f
+            }
+            // Within about two units in the last place of the exact value (one rounding of the mantissa, one of
+            // the product, and < 1e-18 relative from dropped digits). Rounding that double to Float is correct unless
+            // it lies near a point halfway between two floats; those rare cases take the slow path.
+            let m = Double(mantissa)
+            let d = exponent >= 0 ? m * powersOfTen[exponent] : m / powersOfTen[-exponent]
+            let f = Float(d)
+            if f.isFinite && f.nextUp.isFinite {
+                let fd = Double(f)
+                let below = (fd + Double(f.nextDown)) / 2
+                let above = (fd + Double(f.nextUp)) / 2
+                let margin = 4 * d.ulp
+                if abs(d - below) > margin && abs(above - d) > margin {
+                    return negative ? -f : f
+                }
+            }
+        }
+        return Float(literal(in: buffer))
+    }
+
+    private func literal(in buffer: UnsafeBufferPointer<UInt8>) -> String {
+        let range = max(0, min(start, buffer.count))..<max(0, min(end, buffer.count))
+        return String(decoding: UnsafeBufferPointer(rebasing: buffer[range]), as: UTF8.self)
+    }
+}
+
+private let powersOfTen: [Double] = (0...22).map { exponent in
+    var value = 1.0
+    for _ in 0..<exponent { value *= 10 }
+    return value
+}
+
+private let floatPowersOfTen: [Float] = (0...10).map { exponent in
+    var value: Float = 1
+    for _ in 0..<exponent { value *= 10 }
+    return value
+}
+
+extension JSONScanner {
+    /// Scans a number (RFC 8259 §6: `-? (0 | [1-9][0-9]*) (\.[0-9]+)? ([eE][+-]?[0-9]+)?`) at the cursor.
+    mutating func scanNumber() throws(InferenceError) -> JSONNumber {
+        var n = JSONNumber()
+        n.start = position
+        if current == UInt8(ascii: "-") { n.negative = true; position += 1 }
+        var significant = 0
+        let first = current
+        if first == UInt8(ascii: "0") {
+            position += 1
+            if current &- UInt8(ascii: "0") < 10 { throw syntaxError("leading zero in a number", at: n.start) }
+        } else if first &- UInt8(ascii: "1") < 9 {
+            while position < end {
+                let digit = buffer[position] &- UInt8(ascii: "0")
+                if digit >= 10 { break }
+                if significant < 19 {
+                    n.mantissa = n.mantissa &* 10 &+ UInt64(digit)
+                    significant += 1
+                } else {
+                    n.exponent += 1
+                    if digit != 0 { n.truncated = true }
+                }
+                position += 1
+            }
+        } else {
+            throw syntaxError(expected: "a digit in a number")
+        }
+        if current == UInt8(ascii: ".") {
+            n.isIntegerLiteral = false
+            position += 1
+            guard current &- UInt8(ascii: "0") < 10 else { throw syntaxError(expected: "a digit after '.'") }
+            while position < end {
+                let digit = buffer[position] &- UInt8(ascii: "0")
+                if digit >= 10 { break }
+                if significant == 0 && digit == 0 {
+                    n.exponent -= 1
+                } else if significant < 19 {
+                    n.mantissa = n.mantissa &* 10 &+ UInt64(digit)
+                    significant += 1
+                    n.exponent -= 1
+                } else if digit != 0 {
+                    n.truncated = true
+                }
+                position += 1
+            }
+        }
+        if current | 0x20 == UInt8(ascii: "e") {
+            n.isIntegerLiteral = false
+            position += 1
+            var negativeExponent = false
+            if current == UInt8(ascii: "+") { position += 1 } else if current == UInt8(ascii: "-") { negativeExponent = true; position += 1 }
+            guard current &- UInt8(ascii: "0") < 10 else { throw syntaxError(expected: "a digit in an exponent") }
+            var value = 0
+            while position < end {
+                let digit = buffer[position] &- UInt8(ascii: "0")
+                if digit >= 10 { break }
+                // Saturate: anything this large is out of every type's range, and the digit-driven part of
+                // `exponent` is bounded by the body length, so the sum below cannot overflow.
+                if value < 1_000_000_000 { value = value * 10 + Int(digit) }
+                position += 1
+            }
+            n.exponent += negativeExponent ? -value : value
+        }
+        n.end = position
+        return n
+    }
+}

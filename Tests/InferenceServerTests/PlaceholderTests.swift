@@ -1,4 +1,0 @@
-import Testing
-@testable import InferenceServer
-
-@Test func placeholder() { #expect(Bool(true)) }

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# /healthz on pd-inference against nginx serving a small response, both with 2 workers on loopback,
+# interleaved rounds in one run. Writes bench/results/http-vs-nginx.md.
+# Usage: bench/http-vs-nginx.sh [seconds per round] [rounds]   (needs wrk and nginx from Debian)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source bench/lib.sh
+SECS=${1:-8}; ROUNDS=${2:-3}; CONNS=64
+command -v wrk >/dev/null && command -v nginx >/dev/null || apt-get install -y -qq wrk nginx-light >/dev/null
+swift build -c release --product pd-inference >/dev/null
+work=$(mktemp -d)
+trap 'kill $PD_PID $NGINX_PID 2>/dev/null || true; rm -rf "$work"' EXIT
+
+PD_PORT=$(free_port)
+HOST=127.0.0.1 PORT=$PD_PORT HTTP_THREADS=2 .build/release/pd-inference >"$work/pd.log" 2>&1 &
+PD_PID=$!
+NG_PORT=$(free_port)
+cat >"$work/nginx.conf" <<CONF
+worker_processes 2;
+pid $work/nginx.pid;
+error_log $work/nginx-error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $work; proxy_temp_path $work; fastcgi_temp_path $work; uwsgi_temp_path $work; scgi_temp_path $work;
+  server {
+    listen 127.0.0.1:$NG_PORT reuseport;
+    location /healthz { default_type text/plain; return 200 "ready\n"; }
+  }
+}
+CONF
+nginx -c "$work/nginx.conf" -g 'daemon off;' &
+NGINX_PID=$!
+wait_http "http://127.0.0.1:$PD_PORT/healthz"
+wait_http "http://127.0.0.1:$NG_PORT/healthz"
+sleep 0.5
+# nginx's master forks workers: sum CPU over the master's children.
+
+out=bench/results/http-vs-nginx.md
+mkdir -p bench/results
+{
+  echo "# /healthz: pd-inference vs nginx"
+  echo
+  echo "$(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), wrk -t2 -c$CONNS -d${SECS}s, $ROUNDS interleaved rounds."
+  echo "Command: \`bench/http-vs-nginx.sh $SECS $ROUNDS\`. CPU µs/request is the server's user+system CPU over the run divided by requests."
+  echo
+  echo "| round | server | req/s | CPU µs/req | p50 ms | p99 ms | non-2xx |"
+  echo "|---|---|---|---|---|---|---|"
+} >"$out"
+pd_total=0; ng_total=0
+for round in $(seq 1 "$ROUNDS"); do
+  read -r rps cpu p50 p99 reqs errs < <(run_wrk "http://127.0.0.1:$PD_PORT/healthz" $CONNS "$SECS" "$PD_PID")
+  echo "| $round | pd-inference | $rps | $cpu | $p50 | $p99 | $errs |" >>"$out"
+  pd_total=$((pd_total + rps))
+  # nginx work happens in its worker processes; measure their CPU together.
+  before=0; for w in $(pgrep -P "$NGINX_PID"); do before=$(awk -v a="$before" -v b="$(cpu_seconds "$w")" 'BEGIN{print a+b}'); done
+  wout=$(wrk -t2 -c$CONNS -d"${SECS}s" --latency "http://127.0.0.1:$NG_PORT/healthz")
+  after=0; for w in $(pgrep -P "$NGINX_PID"); do after=$(awk -v a="$after" -v b="$(cpu_seconds "$w")" 'BEGIN{print a+b}'); done
+  read -r rps cpu p50 p99 reqs errs < <(echo "$wout" | awk -v before="$before" -v after="$after" '
+    function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
+    /^ +50%/ { p50 = ms($2) } /^ +99%/ { p99 = ms($2) } / requests in / { reqs = $1 }
+    /Non-2xx or 3xx/ { errs += $NF } /Requests\/sec/ { rps = $2 }
+    END { printf "%.0f %.2f %.3f %.3f %d %d\n", rps, (after - before) * 1e6 / (reqs > 0 ? reqs : 1), p50, p99, reqs, errs }')
+  echo "| $round | nginx | $rps | $cpu | $p50 | $p99 | $errs |" >>"$out"
+  ng_total=$((ng_total + rps))
+done
+ratio=$(awk -v a="$pd_total" -v b="$ng_total" 'BEGIN { printf "%.2f", a / b }')
+{
+  echo
+  echo "Throughput ratio pd-inference / nginx (sum over rounds): **${ratio}x**."
+} >>"$out"
+cat "$out"

@@ -1,0 +1,41 @@
+# Shared by the benchmark scripts.
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+
+# Total CPU seconds (user + system) of a process and its threads.
+cpu_seconds() {
+  awk -v hz="$(getconf CLK_TCK)" '{ print ($14 + $15) / hz }' "/proc/$1/stat"
+}
+
+# Resident memory of a process in MiB.
+rss_mib() { awk '/VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
+
+wait_http() {
+  for _ in $(seq 1 300); do
+    curl -fsS "$1" >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  echo "no answer from $1" >&2
+  return 1
+}
+
+# run_wrk URL CONNECTIONS SECONDS PID [SCRIPT]: prints "req_per_s cpu_us_per_req p50_ms p99_ms requests errors"
+run_wrk() {
+  local url=$1 conns=$2 secs=$3 pid=$4 script=${5:-}
+  local before after out
+  before=$(cpu_seconds "$pid")
+  if [ -n "$script" ]; then
+    out=$(wrk -t2 -c"$conns" -d"${secs}s" --latency -s "$script" "$url")
+  else
+    out=$(wrk -t2 -c"$conns" -d"${secs}s" --latency "$url")
+  fi
+  after=$(cpu_seconds "$pid")
+  echo "$out" | awk -v before="$before" -v after="$after" '
+    function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
+    /^ +50%/ { p50 = ms($2) }
+    /^ +99%/ { p99 = ms($2) }
+    / requests in / { reqs = $1 }
+    /Non-2xx or 3xx/ { errs += $NF }
+    /Socket errors/ { errs += 0 }
+    /Requests\/sec/ { rps = $2 }
+    END { printf "%.0f %.2f %.3f %.3f %d %d\n", rps, (after - before) * 1e6 / (reqs > 0 ? reqs : 1), p50, p99, reqs, errs }'
+}
