@@ -17,8 +17,7 @@ public struct StreamLogHandler: LogHandler {
 
     public func log(level: Logger.Level, message: String, metadata: Logger.Metadata?, source: String,
                     file: String, function: String, line: UInt) {
-        var all = self.metadata
-        if let metadata { all.merge(metadata) { $1 } }
+        let all = Logger.Metadata.merged(handler: self.metadata, provider: metadataProvider, call: metadata)
         var text = "\(level.rawValue) \(label): \(message)"
         for key in all.keys.sorted() { text += " \(key)=\(all[key]!)" }
         text += "\n"

@@ -1,0 +1,80 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Wall-clock and monotonic time, read with `clock_gettime` (vDSO, no allocation).
+enum SystemClock {
+    /// Nanoseconds since the Unix epoch (CLOCK_REALTIME).
+    static func unixNanoseconds() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
+    }
+
+    /// Nanoseconds on a clock that never steps backwards (CLOCK_MONOTONIC).
+    static func monotonicNanoseconds() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
+    }
+}
+
+extension Array where Element == UInt8 {
+    /// Appends `2026-12-04T15:04:05.123Z` for a Unix time in nanoseconds (UTC, milliseconds).
+    mutating func appendRFC3339Milliseconds(unixNanoseconds: UInt64) {
+        let totalMillis = unixNanoseconds / 1_000_000
+        let millis = Int(totalMillis % 1000)
+        let totalSeconds = Int64(totalMillis / 1000)
+        let days = totalSeconds / 86_400
+        let secondOfDay = Int(totalSeconds % 86_400)
+        let (year, month, day) = civilDate(daysSinceEpoch: days)
+        appendDigits(year, width: 4)
+        append(UInt8(ascii: "-"))
+        appendDigits(month, width: 2)
+        append(UInt8(ascii: "-"))
+        appendDigits(day, width: 2)
+        append(UInt8(ascii: "T"))
+        appendDigits(secondOfDay / 3600, width: 2)
+        append(UInt8(ascii: ":"))
+        appendDigits(secondOfDay / 60 % 60, width: 2)
+        append(UInt8(ascii: ":"))
+        appendDigits(secondOfDay % 60, width: 2)
+        append(UInt8(ascii: "."))
+        appendDigits(millis, width: 3)
+        append(UInt8(ascii: "Z"))
+    }
+
+    /// Appends a non-negative integer left-padded with zeros to `width` digits.
+    mutating func appendDigits(_ value: Int, width: Int) {
+        var divisor = 1
+        for _ in 1..<width { divisor *= 10 }
+        var v = value
+        if v >= divisor * 10 {  // wider than requested: print all digits
+            var digits = 0
+            var t = v
+            while t > 0 { digits += 1; t /= 10 }
+            divisor = 1
+            for _ in 1..<digits { divisor *= 10 }
+        }
+        while divisor > 0 {
+            append(UInt8(truncatingIfNeeded: 48 + v / divisor))
+            v %= divisor
+            divisor /= 10
+        }
+    }
+}
+
+/// Proleptic Gregorian date for a day count relative to 1970-01-01
+/// (the "days from civil" inverse, valid for the whole Int64 range used here).
+func civilDate(daysSinceEpoch: Int64) -> (year: Int, month: Int, day: Int) {
+    let z = daysSinceEpoch + 719_468
+    let era = (z >= 0 ? z : z - 146_096) / 146_097
+    let dayOfEra = z - era * 146_097
+    let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
+    let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+    let monthIndex = (5 * dayOfYear + 2) / 153
+    let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
+    let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
+    let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+    return (Int(year), Int(month), Int(day))
+}

@@ -1,0 +1,78 @@
+import Synchronization
+
+/// Serves `/metrics`: picks the format from `Accept`, renders into a reused buffer, and
+/// gzips when `Accept-Encoding` allows.
+///
+///     let metrics = MetricsEndpoint(registry: MetricsSystem.registry)
+///     let response = metrics.respond(accept: request.header("accept"), acceptEncoding: request.header("accept-encoding"))
+///     // status 200, headers response.headers, body response.body
+public final class MetricsEndpoint: Sendable {
+    public struct Response: Sendable {
+        public var format: ExpositionFormat
+        public var contentType: String
+        /// `gzip` or nil.
+        public var contentEncoding: String?
+        public var body: [UInt8]
+
+        /// `Content-Type`, `Content-Encoding` when compressed, and `Vary`.
+        public var headers: [(String, String)] {
+            var headers = [("Content-Type", contentType), ("Vary", "Accept, Accept-Encoding")]
+            if let contentEncoding { headers.append(("Content-Encoding", contentEncoding)) }
+            return headers
+        }
+    }
+
+    public let registry: MetricsRegistry
+    private let scratch = Mutex<[UInt8]>([])
+
+    public init(registry: MetricsRegistry = MetricsSystem.registry) {
+        self.registry = registry
+    }
+
+    public func respond(accept: String?, acceptEncoding: String?) -> Response {
+        let format = ExpositionFormat.negotiate(accept: accept)
+        let gzip = Gzip.isAccepted(acceptEncoding: acceptEncoding)
+        return scratch.withLock { buffer in
+            buffer.removeAll(keepingCapacity: true)
+            registry.render(format, into: &buffer)
+            if gzip, let compressed = try? Gzip.compress(buffer, level: 1) {
+                return Response(format: format, contentType: format.contentType, contentEncoding: "gzip", body: compressed)
+            }
+            return Response(format: format, contentType: format.contentType, contentEncoding: nil, body: buffer)
+        }
+    }
+}
+
+extension MetricsRegistry {
+    /// Registers the telemetry pipeline's own counters, read at scrape time:
+    /// `pd_log_lines_dropped_total`, `pd_trace_spans_exported_total`,
+    /// `pd_trace_spans_dropped_total` and the span queue's depth and capacity. Without a
+    /// processor the span counters stay at zero.
+    public func registerTelemetryMetrics(logWriter: LogLineWriter = .standardOutput,
+                                         spanProcessor: BatchSpanProcessor?) {
+        registerCallback(label: "pd_log_lines_dropped_total", type: .counter,
+                         help: "Log lines dropped because the log buffer was full.") {
+            Double(logWriter.droppedLines)
+        }
+        registerCallback(label: "pd_log_lines_written_total", type: .counter,
+                         help: "Log lines written to standard output.") {
+            Double(logWriter.writtenLines)
+        }
+        registerCallback(label: "pd_trace_spans_exported_total", type: .counter,
+                         help: "Spans accepted by the trace exporter.") {
+            Double(spanProcessor?.exportedSpans ?? 0)
+        }
+        registerCallback(label: "pd_trace_spans_dropped_total", type: .counter,
+                         help: "Spans dropped: span queue full, or export failed after retries.") {
+            Double(spanProcessor?.droppedSpans ?? 0)
+        }
+        registerCallback(label: "pd_trace_span_queue_depth", type: .gauge,
+                         help: "Spans waiting to be exported.") {
+            Double(spanProcessor?.queueDepth ?? 0)
+        }
+        registerCallback(label: "pd_trace_span_queue_capacity", type: .gauge,
+                         help: "Capacity of the span export queue.") {
+            Double(spanProcessor?.configuration.maxQueueSize ?? 0)
+        }
+    }
+}

@@ -1,4 +1,0 @@
-import Testing
-@testable import Telemetry
-
-@Test func placeholder() { #expect(Bool(true)) }
