@@ -45,6 +45,8 @@ public struct BatchExecution: Sendable {
     public let assembledAt: UInt64
     public let ranAt: UInt64
     public let finishedAt: UInt64
+    /// What the observer's `batchStarted` returned for this batch (for example the batch span).
+    public let observerContext: (any Sendable)?
 
     public var queueNanos: UInt64 { startedAt &- enqueuedAt }
     public var computeNanos: UInt64 { ranAt &- assembledAt }
@@ -70,12 +72,10 @@ public struct BatchRecord: Sendable {
 public protocol BatcherObserver: Sendable {
     func queueDepthChanged(model: String, version: String, depth: Int)
     func batchesInFlightChanged(model: String, version: String, count: Int)
-    func batchStarted(model: String, version: String, batchID: UInt64, trigger: BatchTrigger, members: [BatchRecord.Member])
+    /// Returns a value handed back in every member's `BatchExecution` and in the `BatchRecord`.
+    func batchStarted(model: String, version: String, batchID: UInt64, trigger: BatchTrigger,
+                      members: [BatchRecord.Member]) -> (any Sendable)?
     func batchFinished(_ record: BatchRecord)
-}
-
-extension BatcherObserver {
-    public func batchStarted(model: String, version: String, batchID: UInt64, trigger: BatchTrigger, members: [BatchRecord.Member]) {}
 }
 
 /// Forms batches for one model version and runs them on its own worker threads.
@@ -297,7 +297,8 @@ public final class DynamicBatcher: Sendable {
     func execute(_ entries: [BatchQueue<BatchRequest>.Entry], trigger: BatchTrigger) {
         let batchID = nextBatchID.wrappingAdd(1, ordering: .relaxed).oldValue
         let members = entries.map { BatchRecord.Member(rows: $0.rows, enqueuedAt: $0.enqueuedAt, context: $0.item.context) }
-        observer?.batchStarted(model: metadata.name, version: metadata.version, batchID: batchID, trigger: trigger, members: members)
+        let observerContext = observer?.batchStarted(model: metadata.name, version: metadata.version, batchID: batchID,
+                                                     trigger: trigger, members: members)
         let startedAt = clock()
         let totalRows = entries.reduce(0) { $0 + $1.rows }
         let feeds = BatchAssembly.concatenate(entries.map(\.item.inputs), inputNames: metadata.inputs.map(\.name),
@@ -329,13 +330,14 @@ public final class DynamicBatcher: Sendable {
             let execution = BatchExecution(batchID: batchID, trigger: trigger, batchRows: totalRows,
                                            batchRequests: entries.count, enqueuedAt: entry.enqueuedAt,
                                            startedAt: startedAt, assembledAt: assembledAt, ranAt: ranAt,
-                                           finishedAt: finishedAt)
+                                           finishedAt: finishedAt, observerContext: observerContext)
             entry.item.completion(result, execution)
         }
         if let observer {
             let execution = BatchExecution(batchID: batchID, trigger: trigger, batchRows: totalRows,
                                            batchRequests: entries.count, enqueuedAt: entries.map(\.enqueuedAt).min() ?? startedAt,
-                                           startedAt: startedAt, assembledAt: assembledAt, ranAt: ranAt, finishedAt: finishedAt)
+                                           startedAt: startedAt, assembledAt: assembledAt, ranAt: ranAt, finishedAt: finishedAt,
+                                           observerContext: observerContext)
             var errorText: String? = nil
             if case .failure(let e) = outcome { errorText = e.message }
             observer.batchFinished(BatchRecord(model: metadata.name, version: metadata.version, execution: execution,

@@ -156,7 +156,8 @@ public final class InferenceService: Sendable {
                 for input in decoded.inputs { feeds[input.name] = input.tensor }
                 try batcher.submit(BatchRequest(
                     inputs: feeds, rows: rows, deadline: context.receivedAtNanos &+ timeout,
-                    isCancelled: { cancellation.isCancelled }, context: context.values["trace"]
+                    isCancelled: { cancellation.isCancelled },
+                    context: (context.values[TracingMiddleware.spanKey] as? Span)?.traceContext
                 ) { [self] result, execution in
                     switch result {
                     case .success(let outputs):

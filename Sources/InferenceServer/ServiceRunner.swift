@@ -12,6 +12,8 @@ import Telemetry
 public enum ServiceRunner {
     /// Version reported by `/v2` and `pd_build_info`.
     public static let version = "0.1.0"
+    /// Source revision, from `PD_REVISION` at run time (the image sets it), else "unknown".
+    public static var revision: String { ProcessInfo.processInfo.environment["PD_REVISION"] ?? "unknown" }
 
     /// Runs the service to completion and returns the process exit status.
     public static func main(arguments: [String], environment: [String: String]) -> Int32 {
@@ -40,7 +42,7 @@ public enum ServiceRunner {
 
         let app: Application
         do {
-            app = try Application(settings: settings, logger: logger)
+            app = try Application(settings: settings, logger: logger, environment: environment)
             try app.start()
         } catch {
             logger.critical("startup failed", metadata: ["error": "\(error)"])
@@ -51,45 +53,76 @@ public enum ServiceRunner {
     }
 
     static func bootstrapLogging(_ settings: Settings) {
-        let level = Logger.Level(rawValue: settings.logLevel) ?? .info
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        LoggingSystem.bootstrap(format: LogFormat(rawValue: settings.logFormat) ?? .json,
+                                logLevel: Logger.Level(rawValue: settings.logLevel) ?? .info,
+                                metadataProvider: .traceContext)
     }
 
     static func writeOut(_ text: String) { write(1, text, text.utf8.count) }
     static func writeError(_ text: String) { write(2, text, text.utf8.count) }
 }
 
-/// The wired service: repository, HTTP server, drain sequence.
+/// The wired service: repository, telemetry, HTTP server, drain sequence.
 public final class Application: Sendable {
     public let settings: Settings
     public let health = HealthState()
     public let repository: ModelRepository
     public let service: InferenceService
     public let server: HTTPServer
+    public let registry = MetricsRegistry()
+    let tracing: TracingSetup?
     let logger: Logger
     private let stopSignal = DispatchSemaphore(value: 0)
     private let signalCount = Mutex<Int>(0)
 
-    /// Loads the models and builds the server; `repository` may be given (tests with their own backends).
-    public init(settings: Settings, logger: Logger, repository: ModelRepository? = nil) throws {
+    /// Makes the model repository; its batchers report to the given observer.
+    public typealias RepositoryFactory = @Sendable (Settings, any BatcherObserver) throws -> ModelRepository
+
+    /// Loads the models and builds the server. `makeRepository` replaces loading from
+    /// `MODEL_REPOSITORY` (tests serve their own backends).
+    /// `tracing` replaces the tracer the OpenTelemetry settings describe (tests export in memory).
+    public init(settings: Settings, logger: Logger, environment: [String: String] = ProcessInfo.processInfo.environment,
+                tracing: TracingSetup? = nil, makeRepository: RepositoryFactory? = nil) throws {
         self.settings = settings
         self.logger = logger
-        let batcher = DynamicBatcher.Configuration(
-            maxBatchSize: settings.maxBatchSize, maxQueueDelayNanos: UInt64(settings.maxQueueDelayMs) * 1_000_000,
-            maxQueueSize: settings.maxQueueSize, workerThreads: settings.workerThreads)
-        self.repository = try repository ?? ModelRepository(
-            directory: settings.modelRepository,
-            settings: .init(batcher: batcher, computeThreads: settings.computeThreads),
-            logger: Logger(label: "models"))
-        self.service = InferenceService(repository: self.repository, health: health,
-                                        requestTimeoutMs: settings.requestTimeoutMs, serverVersion: ServiceRunner.version)
+        let proxy = ObserverProxy()
+        self.repository = try (makeRepository ?? Self.loadRepository)(settings, proxy)
+
+        if let tracing {
+            self.tracing = tracing
+        } else if settings.telemetryEnabled {
+            let configuration = try TracingConfiguration(environment: settings.otelEnvironment(over: environment),
+                                                         serviceName: settings.otelServiceName, serviceVersion: ServiceRunner.version)
+            self.tracing = try configuration.makeTracer()
+        } else {
+            self.tracing = nil
+        }
+        let tracer = self.tracing?.tracer
+        var observer: (any InferenceObserver)? = nil
+        if settings.telemetryEnabled {
+            let telemetry = InferenceTelemetry(entries: repository.entries, maxBatchSize: settings.maxBatchSize,
+                                               queueCapacity: settings.maxQueueSize, registry: registry, tracer: tracer)
+            proxy.install(telemetry)
+            observer = telemetry
+        }
+        self.service = InferenceService(repository: repository, health: health, requestTimeoutMs: settings.requestTimeoutMs,
+                                        serverVersion: ServiceRunner.version, observer: observer)
+
         let router = Router()
-        if settings.telemetryEnabled { router.add(middleware: AccessLogMiddleware(logger: Logger(label: "http"))) }
+        if settings.telemetryEnabled {
+            let metrics = MetricsMiddleware(registry: registry)
+            router.add(middleware: AccessLogMiddleware(logger: Logger(label: "http")))
+            router.add(middleware: metrics)
+            if let tracer { router.add(middleware: TracingMiddleware(tracer: tracer)) }
+            metrics.prepare(method: "POST", route: "/v2/models/{model}/infer", code: 200)
+        }
         service.register(on: router)
+        let endpoint = MetricsEndpoint(registry: registry)
+        router.get("/metrics") { request, _ in
+            let rendered = endpoint.respond(accept: request.headers["Accept"], acceptEncoding: request.headers["Accept-Encoding"])
+            return HTTPResponse(status: .ok, headers: HTTPHeaders(rendered.headers), body: rendered.body)
+        }
+
         var configuration = HTTPServer.Configuration()
         configuration.host = settings.host
         configuration.port = settings.port
@@ -98,7 +131,25 @@ public final class Application: Sendable {
         configuration.maxConnections = settings.maxConnections
         configuration.headerReadTimeout = settings.headerTimeoutSeconds
         configuration.idleTimeout = settings.idleTimeoutSeconds
-        self.server = HTTPServer(configuration: configuration, responder: router, logger: Logger(label: "http"))
+        let server = HTTPServer(configuration: configuration, responder: router, logger: Logger(label: "http"))
+        self.server = server
+
+        registry.register(collector: ProcessCollector())
+        registry.registerCallback(label: "pd_http_connections_open", help: "Client connections open now.") {
+            Double(server.openConnections)
+        }
+        registry.registerCallback(label: "pd_build_info", dimensions: [("version", ServiceRunner.version), ("revision", ServiceRunner.revision)],
+                                  help: "Build of the running binary; always 1.") { 1 }
+        registry.registerTelemetryMetrics(logWriter: .standardOutput, spanProcessor: self.tracing?.processor)
+    }
+
+    static func loadRepository(_ settings: Settings, _ observer: any BatcherObserver) throws -> ModelRepository {
+        let batcher = DynamicBatcher.Configuration(
+            maxBatchSize: settings.maxBatchSize, maxQueueDelayNanos: UInt64(settings.maxQueueDelayMs) * 1_000_000,
+            maxQueueSize: settings.maxQueueSize, workerThreads: settings.workerThreads)
+        return try ModelRepository(directory: settings.modelRepository,
+                                   settings: .init(batcher: batcher, computeThreads: settings.computeThreads),
+                                   observer: observer, logger: Logger(label: "models"))
     }
 
     /// Binds the listener; readiness turns on when every model loaded.
@@ -171,8 +222,12 @@ public final class Application: Sendable {
         }
         for batcher in repository.batchers { batcher.shutdown() }
         server.shutdown()
+        if let tracing, !tracing.shutdown(timeout: .seconds(max(0.1, Double(deadline &- min(deadline, DynamicBatcher.monotonicNow())) / 1e9))) {
+            logger.warning("spans not flushed before the shutdown timeout")
+        }
         logger.info("stopped", metadata: ["shutdown.clean": "\(clean)",
                                           "shutdown.duration_ms": "\((DynamicBatcher.monotonicNow() - started) / 1_000_000)"])
+        LogLineWriter.standardOutput.flush(timeout: .seconds(1))
         return clean ? 0 : 1
     }
 }

@@ -162,6 +162,17 @@ public struct Settings: Sendable, Equatable {
         return text
     }
 
+    /// The process environment with the OpenTelemetry settings replaced by their effective values
+    /// (flags included), for the tracing configuration, which reads the standard variable names.
+    public func otelEnvironment(over environment: [String: String]) -> [String: String] {
+        var merged = environment
+        for spec in Self.specs where spec.name.hasPrefix("OTEL_") {
+            let value = spec.current(self)
+            if value.isEmpty { merged.removeValue(forKey: spec.name) } else { merged[spec.name] = value }
+        }
+        return merged
+    }
+
     /// Effective values for the startup log line; secrets masked.
     public var effectiveValues: [(String, String)] {
         Self.specs.map { spec in

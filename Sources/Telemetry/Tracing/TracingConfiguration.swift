@@ -162,6 +162,11 @@ public struct TracingSetup: Sendable {
     /// Nil when nothing is exported. Its counters feed `pd_trace_spans_*_total`.
     public let processor: BatchSpanProcessor?
 
+    public init(tracer: Tracer, processor: BatchSpanProcessor?) {
+        self.tracer = tracer
+        self.processor = processor
+    }
+
     /// Flushes queued spans and stops the exporter (call during graceful shutdown).
     public func shutdown(timeout: Duration) -> Bool {
         processor?.shutdown(timeout: timeout) ?? true

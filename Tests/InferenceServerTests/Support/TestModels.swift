@@ -24,7 +24,7 @@ final class AffineBackend: ModelBackend, Sendable {
 }
 
 /// Builds a started in-process service on an ephemeral loopback port around `backend`.
-func makeApplication(backend: any ModelBackend, name: String = "affine", maxBatchSize: Int = 8,
+func makeApplication(backend: any ModelBackend, name: String = "affine", maxBatchSize: Int = 8, tracing: TracingSetup? = nil,
                      configure: (inout Settings) -> Void = { _ in }) throws -> Application {
     var settings = Settings()
     settings.host = "127.0.0.1"
@@ -33,19 +33,20 @@ func makeApplication(backend: any ModelBackend, name: String = "affine", maxBatc
     settings.maxQueueDelayMs = 5
     settings.telemetryEnabled = false
     configure(&settings)
-    let inputs = backend.inputs.map(TensorMetadata.init)
-    let metadata = ModelMetadata(name: name, version: "1", inputs: inputs, outputs: backend.outputs.map(TensorMetadata.init),
-                                 maxBatchSize: ModelMetadata.isBatchable(inputs) ? maxBatchSize : 0)
-    let batcher = DynamicBatcher(metadata: metadata, backend: backend, configuration: .init(
-        maxBatchSize: settings.maxBatchSize, maxQueueDelayNanos: UInt64(settings.maxQueueDelayMs) * 1_000_000,
-        maxQueueSize: settings.maxQueueSize, workerThreads: settings.workerThreads))
-    batcher.start()
-    let repository = ModelRepository(entries: [
-        ModelEntry(name: name, version: "1", state: .ready, metadata: metadata, batcher: batcher, description: "test model"),
-        ModelEntry(name: "broken", version: "1", state: .failed("model.onnx: node 'n1' (Foo): unsupported op"),
-                   metadata: nil, batcher: nil, description: nil),
-    ])
-    let app = try Application(settings: settings, logger: Logger(label: "test"), repository: repository)
+    let app = try Application(settings: settings, logger: Logger(label: "test"), environment: [:], tracing: tracing) { settings, observer in
+        let inputs = backend.inputs.map(TensorMetadata.init)
+        let metadata = ModelMetadata(name: name, version: "1", inputs: inputs, outputs: backend.outputs.map(TensorMetadata.init),
+                                     maxBatchSize: ModelMetadata.isBatchable(inputs) ? maxBatchSize : 0)
+        let batcher = DynamicBatcher(metadata: metadata, backend: backend, configuration: .init(
+            maxBatchSize: settings.maxBatchSize, maxQueueDelayNanos: UInt64(settings.maxQueueDelayMs) * 1_000_000,
+            maxQueueSize: settings.maxQueueSize, workerThreads: settings.workerThreads), observer: observer)
+        batcher.start()
+        return ModelRepository(entries: [
+            ModelEntry(name: name, version: "1", state: .ready, metadata: metadata, batcher: batcher, description: "test model"),
+            ModelEntry(name: "broken", version: "1", state: .failed("model.onnx: node 'n1' (Foo): unsupported op"),
+                       metadata: nil, batcher: nil, description: nil),
+        ])
+    }
     try app.start()
     app.health.markModelsLoaded()
     return app

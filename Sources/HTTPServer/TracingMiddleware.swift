@@ -1,0 +1,40 @@
+import Telemetry
+
+/// Starts a server span per request from the incoming W3C `traceparent`/`tracestate` (an invalid or
+/// missing header starts a new trace and never fails the request), puts it in `context.values`
+/// under `TracingMiddleware.spanKey`, sends `traceparent` back on every response, and binds the span
+/// while the response travels outwards so access logs and exemplars carry its ids.
+public struct TracingMiddleware: HTTPMiddleware {
+    public static let spanKey = "span"
+    let tracer: Tracer
+    let propagator = W3CTraceContextPropagator()
+
+    public init(tracer: Tracer) { self.tracer = tracer }
+
+    public func handle(_ request: HTTPRequest, context: RequestContext, next: any HTTPResponder,
+                       completion: @escaping ResponseCompletion) {
+        let parent = propagator.extract { request.headers[$0] }
+        var attributes: SpanAttributes = [
+            "http.request.method": .string(request.method.description),
+            "http.route": .string(context.route),
+            "url.path": .string(request.path),
+            "server.port": .int(context.localPort),
+        ]
+        if let agent = request.headers["User-Agent"] { attributes["user_agent.original"] = .string(agent) }
+        let span = tracer.startSpan("\(request.method) \(context.route)", context: ServiceContext(traceContext: parent),
+                                    ofKind: .server, attributes: attributes)
+        var context = context
+        context.values[Self.spanKey] = span
+        next.respond(to: request, context: context) { [propagator] response in
+            var response = response
+            let code = response.status.code
+            span.setAttribute("http.response.status_code", .int(code))
+            if code >= 500 {
+                span.setStatus(.error(message: "HTTP \(code)"))
+            }
+            propagator.inject(span.traceContext) { name, value in response.headers.replaceOrAdd(name: name, value: value) }
+            span.end()
+            ServiceContext.withValue(span.context) { completion(response) }
+        }
+    }
+}

@@ -1,0 +1,181 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import HTTPServer
+import InferenceCore
+import Telemetry
+
+/// Metrics, spans and batch log lines of the inference path: the batcher's observer and the
+/// service's per-request hook. Every configured model's series exist from startup.
+final class InferenceTelemetry: BatcherObserver, InferenceObserver, Sendable {
+    struct Series: Sendable {
+        let outcomes: [String: Counter]
+        let requestDuration: Histogram
+        let queueDuration: Histogram
+        let computeDuration: Histogram
+        let batchSize: Histogram
+        let batches: [BatchTrigger: Counter]
+        let queueDepth: Gauge
+        let queueCapacity: Gauge
+        let inFlight: Gauge
+        let ready: Gauge
+    }
+
+    static let outcomes = ["success", "invalid", "rejected", "timeout", "cancelled", "error"]
+    let series: [String: Series]
+    let tracer: Tracer?
+    let logger = Logger(label: "batcher")
+
+    init(entries: [ModelEntry], maxBatchSize: Int, queueCapacity: Int, registry: MetricsRegistry, tracer: Tracer?) {
+        Self.describe(registry)
+        var all: [String: Series] = [:]
+        for entry in entries {
+            let dims = [("model", entry.name), ("version", entry.version)]
+            let rows = entry.batcher?.maxBatchRows ?? max(1, maxBatchSize)
+            var bounds: [Double] = []
+            var b = 1
+            while b < rows { bounds.append(Double(b)); b *= 2 }
+            bounds.append(Double(rows))
+            let s = Series(
+                outcomes: Dictionary(uniqueKeysWithValues: Self.outcomes.map {
+                    ($0, Counter(label: "pd_inference_requests_total", dimensions: dims + [("outcome", $0)], registry: registry))
+                }),
+                requestDuration: Histogram(label: "pd_inference_request_duration_seconds", dimensions: dims, registry: registry),
+                queueDuration: Histogram(label: "pd_inference_queue_duration_seconds", dimensions: dims, registry: registry),
+                computeDuration: Histogram(label: "pd_inference_compute_duration_seconds", dimensions: dims, registry: registry),
+                batchSize: Histogram(label: "pd_inference_batch_size", dimensions: dims, buckets: bounds, registry: registry),
+                batches: Dictionary(uniqueKeysWithValues: BatchTrigger.allCases.map {
+                    ($0, Counter(label: "pd_inference_batches_total", dimensions: dims + [("trigger", $0.rawValue)], registry: registry))
+                }),
+                queueDepth: Gauge(label: "pd_inference_queue_depth", dimensions: dims, registry: registry),
+                queueCapacity: Gauge(label: "pd_inference_queue_capacity", dimensions: dims, registry: registry),
+                inFlight: Gauge(label: "pd_inference_batches_in_flight", dimensions: dims, registry: registry),
+                ready: Gauge(label: "pd_model_ready", dimensions: dims, registry: registry))
+            s.queueCapacity.set(entry.batcher?.queueCapacity ?? queueCapacity)
+            s.ready.set(entry.isReady ? 1 : 0)
+            all[Self.key(entry.name, entry.version)] = s
+        }
+        series = all
+        self.tracer = tracer
+    }
+
+    static func key(_ model: String, _ version: String) -> String { model + "\u{0}" + version }
+
+    static func describe(_ registry: MetricsRegistry) {
+        let help: [(String, String)] = [
+            ("pd_inference_requests_total", "Inference requests finished, by outcome (success, invalid, rejected, timeout, cancelled, error)."),
+            ("pd_inference_request_duration_seconds", "Time from a complete request to its inference response."),
+            ("pd_inference_queue_duration_seconds", "Time a request waited in its model's queue before its batch started."),
+            ("pd_inference_compute_duration_seconds", "Time one batch spent in the model run."),
+            ("pd_inference_batch_size", "Rows per executed batch."),
+            ("pd_inference_batches_total", "Batches executed, by what formed them (full, delay, drain)."),
+            ("pd_inference_queue_depth", "Requests waiting in the model's queue."),
+            ("pd_inference_queue_capacity", "Requests the model's queue holds before rejecting."),
+            ("pd_inference_batches_in_flight", "Batches running now."),
+            ("pd_model_ready", "1 when the model version is loaded and serving, else 0."),
+        ]
+        for (name, text) in help { registry.describe(name: name, help: text) }
+    }
+
+    // MARK: BatcherObserver
+
+    func queueDepthChanged(model: String, version: String, depth: Int) {
+        series[Self.key(model, version)]?.queueDepth.set(depth)
+    }
+
+    func batchesInFlightChanged(model: String, version: String, count: Int) {
+        series[Self.key(model, version)]?.inFlight.set(count)
+    }
+
+    /// Starts the batch span: a new trace linked to every member request's span.
+    func batchStarted(model: String, version: String, batchID: UInt64, trigger: BatchTrigger,
+                      members: [BatchRecord.Member]) -> (any Sendable)? {
+        guard let tracer else { return nil }
+        let links = members.compactMap { ($0.context as? TraceContext).map { SpanLink($0) } }
+        return tracer.startSpan("inference.batch", context: .topLevel, ofKind: .internal, attributes: [
+            "inference.model.name": .string(model), "inference.model.version": .string(version),
+            "inference.batch.id": .int(batchID), "inference.batch.trigger": .string(trigger.rawValue),
+            "inference.batch.requests": .int(members.count),
+        ], links: links)
+    }
+
+    func batchFinished(_ record: BatchRecord) {
+        let e = record.execution
+        if let s = series[Self.key(record.model, record.version)] {
+            s.computeDuration.observe(Double(e.computeNanos) / 1e9)
+            s.batchSize.observe(Double(e.batchRows))
+            s.batches[e.trigger]?.increment()
+        }
+        let span = e.observerContext as? Span
+        if let span, let tracer {
+            span.setAttribute("inference.batch.size", .int(e.batchRows))
+            let parent = span.context
+            for (name, start, end) in [("batch.assemble", e.startedAt, e.assembledAt), ("model.run", e.assembledAt, e.ranAt),
+                                       ("batch.scatter", e.ranAt, e.finishedAt)] {
+                let child = tracer.startSpan(name, context: parent, at: WallClock.unixNanos(monotonic: start))
+                if name == "model.run", let error = record.error { child.setStatus(.error(message: error)) }
+                child.end(at: WallClock.unixNanos(monotonic: end))
+            }
+            if let error = record.error { span.setStatus(.error(message: error)) }
+            span.end(at: WallClock.unixNanos(monotonic: e.finishedAt))
+        }
+        guard logger.logLevel <= .debug || record.error != nil else { return }
+        let traceIDs = record.members.compactMap { ($0.context as? TraceContext)?.traceID.description }
+        let metadata: Logger.Metadata = [
+            "model.name": .string(record.model), "model.version": .string(record.version),
+            "batch.id": .stringConvertible(e.batchID), "batch.size": .stringConvertible(e.batchRows),
+            "batch.requests": .stringConvertible(e.batchRequests), "batch.trigger": .string(e.trigger.rawValue),
+            "batch.compute_ms": .stringConvertible(Double(e.computeNanos / 1_000) / 1_000),
+            "batch.member_trace_ids": .array(traceIDs.map { .string($0) }),
+        ]
+        ServiceContext.withValue(span?.context) {
+            if let error = record.error {
+                logger.error("batch failed", metadata: metadata.merging(["error": .string(error)]) { $1 })
+            } else {
+                logger.debug("batch executed", metadata: metadata)
+            }
+        }
+    }
+
+    // MARK: InferenceObserver
+
+    func requestFinished(model: String, version: String, context: RequestContext, error: InferenceError?,
+                         execution: BatchExecution?) {
+        let span = context.values[TracingMiddleware.spanKey] as? Span
+        if let s = series[Self.key(model, version)] {
+            s.outcomes[error?.outcome ?? "success"]?.increment()
+            let seconds = Double(monotonicNanos() &- context.receivedAtNanos) / 1e9
+            s.requestDuration.observe(seconds, exemplarFrom: span?.context)
+            if let execution { s.queueDuration.observe(Double(execution.queueNanos) / 1e9, exemplarFrom: span?.context) }
+        }
+        guard let span, let tracer else { return }
+        span.setAttribute("inference.model.name", .string(model))
+        span.setAttribute("inference.model.version", .string(version))
+        if let error {
+            span.recordError(error)
+            span.setStatus(.error(message: error.message))
+        }
+        guard let e = execution else { return }
+        let queue = tracer.startSpan("inference.queue", context: span.context, at: WallClock.unixNanos(monotonic: e.enqueuedAt))
+        queue.end(at: WallClock.unixNanos(monotonic: e.startedAt))
+        var links: [SpanLink] = []
+        if let batch = e.observerContext as? Span { links.append(SpanLink(batch.traceContext)) }
+        let execute = tracer.startSpan("inference.execute", context: queue.context, attributes: [
+            "inference.batch.id": .int(e.batchID), "inference.batch.size": .int(e.batchRows),
+            "inference.batch.trigger": .string(e.trigger.rawValue),
+        ], links: links, at: WallClock.unixNanos(monotonic: e.startedAt))
+        if let error { execute.setStatus(.error(message: error.message)) }
+        execute.end(at: WallClock.unixNanos(monotonic: e.finishedAt))
+    }
+}
+
+/// Converts monotonic instants to wall-clock Unix nanoseconds for span timestamps.
+enum WallClock {
+    static func unixNanos(monotonic: UInt64) -> UInt64 {
+        var real = timespec()
+        clock_gettime(CLOCK_REALTIME, &real)
+        let nowUnix = UInt64(real.tv_sec) * 1_000_000_000 + UInt64(real.tv_nsec)
+        let nowMono = monotonicNanos()
+        return nowUnix &- (nowMono &- monotonic)
+    }
+}
