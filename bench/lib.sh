@@ -21,12 +21,13 @@ wait_http() {
 # run_wrk URL CONNECTIONS SECONDS PID [SCRIPT]: prints "req_per_s cpu_us_per_req p50_ms p99_ms requests errors"
 run_wrk() {
   local url=$1 conns=$2 secs=$3 pid=$4 script=${5:-}
-  local before after out
+  local before after out threads=2
+  [ "$conns" -lt 2 ] && threads=1
   before=$(cpu_seconds "$pid")
   if [ -n "$script" ]; then
-    out=$(wrk -t2 -c"$conns" -d"${secs}s" --latency -s "$script" "$url")
+    out=$(wrk -t"$threads" -c"$conns" -d"${secs}s" --latency -s "$script" "$url")
   else
-    out=$(wrk -t2 -c"$conns" -d"${secs}s" --latency "$url")
+    out=$(wrk -t"$threads" -c"$conns" -d"${secs}s" --latency "$url")
   fi
   after=$(cpu_seconds "$pid")
   echo "$out" | awk -v before="$before" -v after="$after" '
