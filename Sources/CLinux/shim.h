@@ -11,8 +11,10 @@
 #include <arpa/inet.h>
 #include <signal.h>
 #include <string.h>
+#include <pthread.h>
 
 /* Hidden by the toolchain's Glibc module without _GNU_SOURCE. */
 extern int accept4(int sockfd, struct sockaddr *addr, socklen_t *addrlen, int flags);
 extern void *memmem(const void *haystack, size_t haystacklen, const void *needle, size_t needlelen);
+extern int pthread_setname_np(pthread_t thread, const char *name);
 #endif

@@ -102,7 +102,7 @@ public struct HTTPStatus: Sendable, Hashable, CustomStringConvertible {
 
 /// Header fields in arrival order; lookups ignore ASCII case.
 public struct HTTPHeaders: Sendable, Sequence, ExpressibleByDictionaryLiteral {
-    public private(set) var fields: [(name: String, value: String)]
+    public internal(set) var fields: [(name: String, value: String)]
 
     public init() { fields = [] }
     public init(_ fields: [(String, String)]) { self.fields = fields.map { (name: $0.0, value: $0.1) } }

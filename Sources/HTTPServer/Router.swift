@@ -20,11 +20,60 @@ public final class Router: HTTPResponder, @unchecked Sendable {
     struct Route {
         let template: String
         let segments: [Segment]
-        var handlers: [HTTPMethod: DeferredHandler]
+        private(set) var handlers: [HTTPMethod: DeferredHandler]
+        /// `handlers` as a short list: a linear scan beats hashing for a handful of methods, and
+        /// closures kept in class instances are called without reabstraction thunks.
+        private var methodList: [MethodHandler]
+        /// `segments` as bytes, compared against the request path without building substrings.
+        let matchers: [Matcher]
+        let hasParameters: Bool
+
+        init(template: String, segments: [Segment], method: HTTPMethod, handler: @escaping DeferredHandler) {
+            self.template = template
+            self.segments = segments
+            // The list entry gets the closure as registered (not read back from the dictionary,
+            // which would wrap it in a reabstraction thunk).
+            handlers = [method: handler]
+            methodList = [MethodHandler(method: method, handler: handler)]
+            matchers = segments.map { segment in
+                switch segment {
+                case .literal(let text): .literal(Array(text.utf8))
+                case .parameter(let name): .parameter(name)
+                }
+            }
+            hasParameters = matchers.contains { if case .parameter = $0 { true } else { false } }
+        }
+
+        mutating func set(_ method: HTTPMethod, _ handler: @escaping DeferredHandler) {
+            handlers[method] = handler
+            methodList.removeAll { $0.method == method }
+            methodList.append(MethodHandler(method: method, handler: handler))
+        }
+
+        func handler(for method: HTTPMethod) -> MethodHandler? {
+            for entry in methodList where entry.method == method { return entry }
+            return nil
+        }
     }
 
-    private var routes: [Route] = []
-    private var middleware: [any HTTPMiddleware] = []
+    final class MethodHandler: Sendable {
+        let method: HTTPMethod
+        let handler: DeferredHandler
+
+        init(method: HTTPMethod, handler: @escaping DeferredHandler) {
+            self.method = method
+            self.handler = handler
+        }
+    }
+
+    enum Matcher {
+        case literal([UInt8])
+        case parameter(String)
+    }
+
+    // Read-only once serving (see above), so runtime exclusivity tracking is skipped on the hot path.
+    @exclusivity(unchecked) private var routes: [Route] = []
+    @exclusivity(unchecked) private var middleware: [any HTTPMiddleware] = []
     /// Route label used when nothing matches, so metrics stay bounded.
     public static let unmatchedRoute = "unmatched"
 
@@ -45,9 +94,9 @@ public final class Router: HTTPResponder, @unchecked Sendable {
             return .literal(String(part))
         }
         if let index = routes.firstIndex(where: { $0.segments == segments }) {
-            routes[index].handlers[method] = handler
+            routes[index].set(method, handler)
         } else {
-            routes.append(Route(template: template, segments: segments, handlers: [method: handler]))
+            routes.append(Route(template: template, segments: segments, method: method, handler: handler))
         }
     }
 
@@ -62,21 +111,55 @@ public final class Router: HTTPResponder, @unchecked Sendable {
         }
     }
 
-    /// The template and parameters matching `path`, or nil.
+    /// The template and parameters matching `path`, or nil. Segments are the `/`-separated parts
+    /// after the first `/`, trailing slashes ignored; the first registered matching route wins.
     func match(_ path: String) -> (Route, [String: String])? {
-        let parts = Router.split(path)
-        candidates: for route in routes where route.segments.count == parts.count {
-            var parameters: [String: String] = [:]
-            for (segment, part) in zip(route.segments, parts) {
-                switch segment {
+        guard let (index, parameters) = matchIndex(path) else { return nil }
+        return (routes[index], parameters)
+    }
+
+    /// Like `match`, without copying the route.
+    func matchIndex(_ path: String) -> (Int, [String: String])? {
+        var path = path
+        return path.withUTF8 { match(utf8: $0) }
+    }
+
+    private func match(utf8 b: UnsafeBufferPointer<UInt8>) -> (Int, [String: String])? {
+        let slash: UInt8 = 0x2F
+        var end = b.count
+        while end > 1 && b[end - 1] == slash { end -= 1 }
+        var slashes = 0
+        var firstSlash = -1
+        for i in 0..<end where b[i] == slash {
+            if firstSlash < 0 { firstSlash = i }
+            slashes += 1
+        }
+        candidates: for index in routes.indices where routes[index].matchers.count == slashes {
+            var start = firstSlash + 1
+            for matcher in routes[index].matchers {
+                var stop = start
+                while stop < end && b[stop] != slash { stop += 1 }
+                switch matcher {
                 case .literal(let text):
-                    if text != part { continue candidates }
-                case .parameter(let name):
-                    if part.isEmpty { continue candidates }
-                    parameters[name] = String(part)
+                    guard stop - start == text.count else { continue candidates }
+                    for k in 0..<text.count where text[k] != b[start + k] { continue candidates }
+                case .parameter:
+                    if stop == start { continue candidates }
                 }
+                start = stop + 1
             }
-            return (route, parameters)
+            guard routes[index].hasParameters else { return (index, [:]) }
+            var parameters: [String: String] = [:]
+            start = firstSlash + 1
+            for matcher in routes[index].matchers {
+                var stop = start
+                while stop < end && b[stop] != slash { stop += 1 }
+                if case .parameter(let name) = matcher {
+                    parameters[name] = String(decoding: UnsafeBufferPointer(rebasing: b[start..<stop]), as: UTF8.self)
+                }
+                start = stop + 1
+            }
+            return (index, parameters)
         }
         return nil
     }
@@ -90,13 +173,14 @@ public final class Router: HTTPResponder, @unchecked Sendable {
     public func respond(to request: HTTPRequest, context: RequestContext, completion: @escaping ResponseCompletion) {
         var context = context
         let endpoint: any HTTPResponder
-        if let (route, parameters) = match(request.path) {
-            context.route = route.template
+        if let (index, parameters) = matchIndex(request.path) {
+            context.route = routes[index].template
             context.parameters = parameters
-            let method = request.method == .HEAD && route.handlers[.HEAD] == nil ? HTTPMethod.GET : request.method
-            if let handler = route.handlers[method] {
-                endpoint = HandlerResponder(handler: handler)
+            if let handler = routes[index].handler(for: request.method)
+                ?? (request.method == .HEAD ? routes[index].handler(for: .GET) : nil) {
+                endpoint = HandlerResponder(entry: handler)
             } else {
+                let route = routes[index]
                 let allowed = route.handlers.keys.map(\.description).sorted().joined(separator: ", ")
                 endpoint = FixedResponder(response: Router.errorResponse(.methodNotAllowed,
                     "method \(request.method) is not allowed on \(route.template); allowed: \(allowed)",
@@ -141,9 +225,9 @@ public func jsonQuoted(_ text: String) -> String {
 }
 
 private struct HandlerResponder: HTTPResponder {
-    let handler: Router.DeferredHandler
+    let entry: Router.MethodHandler
     func respond(to request: HTTPRequest, context: RequestContext, completion: @escaping ResponseCompletion) {
-        handler(request, context, completion)
+        entry.handler(request, context, completion)
     }
 }
 

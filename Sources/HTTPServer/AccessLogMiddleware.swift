@@ -1,0 +1,39 @@
+import Telemetry
+
+/// Logs one line per finished request: the constant message `request completed` with the method,
+/// route template, status, duration, body size, request id and (when the route has one) model name.
+/// Info below 500, error from 500 up.
+public struct AccessLogMiddleware: HTTPMiddleware {
+    public static let message = "request completed"
+    let logger: Logger
+
+    public init(logger: Logger = Logger(label: "http")) {
+        self.logger = logger
+    }
+
+    public func handle(_ request: HTTPRequest, context: RequestContext, next: any HTTPResponder,
+                       completion: @escaping ResponseCompletion) {
+        let logger = self.logger
+        let method = request.method
+        next.respond(to: request, context: context) { response in
+            completion(response)
+            let code = response.status.code
+            let level: Logger.Level = code >= 500 ? .error : .info
+            guard level >= logger.logLevel else { return }
+            let elapsed = monotonicNanos() &- context.receivedAtNanos
+            let milliseconds = Double(elapsed / 1_000) / 1_000
+            var metadata: Logger.Metadata = [
+                "http.request.method": .string(method.description),
+                "http.route": .string(context.route),
+                "http.response.status_code": .stringConvertible(code),
+                "http.duration_ms": .stringConvertible(milliseconds),
+                "http.response.body.size": .stringConvertible(method == .HEAD ? 0 : response.body.count),
+                "request.id": .string(context.requestID),
+            ]
+            if let model = context.parameters["model"] {
+                metadata["model.name"] = .string(model)
+            }
+            logger.log(level: level, AccessLogMiddleware.message, metadata: metadata)
+        }
+    }
+}

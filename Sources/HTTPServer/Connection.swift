@@ -1,0 +1,88 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CLinux
+
+/// One client connection. Owned and touched only by its event loop's thread, which is why its hot
+/// fields skip runtime exclusivity tracking (`@exclusivity(unchecked)`; static checks remain).
+///
+/// The raw `receive`/`send` calls below are the only places that touch the socket's byte stream:
+/// a TLS session would wrap exactly these (SSL_read/SSL_write over the same non-blocking fd).
+final class Connection {
+    enum DeadlineKind: UInt8 {
+        case none
+        /// Connected, nothing received yet: closed silently when it expires.
+        case fresh
+        /// Keep-alive, between requests: closed silently.
+        case idle
+        /// Request head or body incomplete: 408, then close.
+        case head, body
+        /// Response bytes waiting for a client that does not read: close.
+        case write
+        /// Half-closed after a final response, discarding input: close.
+        case linger
+    }
+
+    let fd: Int32
+    let slot: Int
+    /// `ip:port` of the client.
+    let remoteAddress: String
+    @exclusivity(unchecked) var parser: HTTPParser
+    /// Events currently registered with epoll.
+    @exclusivity(unchecked) var interest: UInt32 = 0
+    @exclusivity(unchecked) var closed = false
+
+    // The request being answered (one at a time; later pipelined requests wait in the parser).
+    @exclusivity(unchecked) var inFlight = false
+    @exclusivity(unchecked) var serial: UInt64 = 0
+    @exclusivity(unchecked) var cancellation: CancellationToken?
+    @exclusivity(unchecked) var keepAlive = true
+    @exclusivity(unchecked) var isHead = false
+    @exclusivity(unchecked) var minorVersion = 1
+    @exclusivity(unchecked) var requestID = ""
+
+    // Output not yet accepted by the kernel.
+    @exclusivity(unchecked) var pending: [[UInt8]] = []
+    var pendingOffset = 0
+    /// Responses encoded but not completely written; counted in `inFlightRequests` until written.
+    @exclusivity(unchecked) var unsentResponses = 0
+    @exclusivity(unchecked) var closeAfterWrite = false
+    @exclusivity(unchecked) var lingerAfterWrite = false
+    @exclusivity(unchecked) var lingering = false
+    var lingerBytes = 0
+
+    @exclusivity(unchecked) var deadline: UInt64 = 0
+    @exclusivity(unchecked) var deadlineKind = DeadlineKind.none
+
+    init(fd: Int32, slot: Int, remoteAddress: String, limits: HTTPParser.Limits) {
+        self.fd = fd
+        self.slot = slot
+        self.remoteAddress = remoteAddress
+        self.parser = HTTPParser(limits: limits)
+    }
+
+    func setDeadline(_ kind: DeadlineKind, at nanos: UInt64) {
+        deadlineKind = kind
+        deadline = kind == .none ? 0 : nanos
+    }
+
+    // MARK: - Byte stream
+
+    /// `read(2)`: bytes read, 0 at end of stream, -1 with `errno` set.
+    @inline(__always) func receive(into buffer: UnsafeMutableRawBufferPointer) -> Int {
+        read(fd, buffer.baseAddress, buffer.count)
+    }
+
+    /// `send(2)` without SIGPIPE.
+    @inline(__always) func send(_ bytes: UnsafeRawBufferPointer) -> Int {
+        Glibc.send(fd, bytes.baseAddress, bytes.count, Int32(MSG_NOSIGNAL))
+    }
+
+    /// Gathered `sendmsg(2)` without SIGPIPE.
+    func send(_ vectors: UnsafeMutableBufferPointer<iovec>) -> Int {
+        var message = msghdr()
+        message.msg_iov = vectors.baseAddress
+        message.msg_iovlen = vectors.count
+        return sendmsg(fd, &message, Int32(MSG_NOSIGNAL))
+    }
+}

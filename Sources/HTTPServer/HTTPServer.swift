@@ -1,0 +1,189 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Dispatch
+import Synchronization
+import Telemetry
+
+/// An HTTP/1.1 server on raw epoll event loops.
+///
+/// Each of `eventLoopCount` threads owns an epoll instance, a `SO_REUSEPORT` listening socket and the
+/// connections the kernel hands it. The responder is called on the loop thread and must return
+/// quickly; its completion may be called later from any thread.
+///
+///     let server = HTTPServer(configuration: .init(port: 8080), responder: router)
+///     try server.start()
+///     // SIGTERM:
+///     server.stopAccepting(); server.beginDraining()
+///     while server.inFlightRequests > 0 { usleep(5_000) }   // bounded by a deadline in practice
+///     server.shutdown()
+public final class HTTPServer: Sendable {
+    public let configuration: Configuration
+    let core: ServerCore
+    private let lifecycle = Mutex(Lifecycle.idle)
+
+    enum Lifecycle {
+        case idle
+        case running(loops: [EventLoop], threads: [pthread_t], sharedListener: Int32?)
+        case stopped
+    }
+
+    public init(configuration: Configuration = Configuration(), responder: any HTTPResponder,
+                logger: Logger = Logger(label: "http")) {
+        self.configuration = configuration
+        self.core = ServerCore(configuration: configuration, responder: responder, logger: logger)
+    }
+
+    deinit {
+        shutdown()
+    }
+
+    /// The bound port (the ephemeral one when configured with 0); 0 before `start()`.
+    public var localPort: Int { core.localPort.load(ordering: .acquiring) }
+    /// Client connections currently open.
+    public var openConnections: Int { core.openConnections.load(ordering: .relaxed) }
+    /// Requests received whose response has not been completely written yet.
+    public var inFlightRequests: Int { core.inFlightRequests.load(ordering: .relaxed) }
+    /// True after `beginDraining()`.
+    public var isDraining: Bool { core.draining.load(ordering: .relaxed) }
+
+    /// Binds the listening sockets and starts the event-loop threads.
+    /// Throws `HTTPServerError` naming `host:port` when the address cannot be used.
+    public func start() throws {
+        try lifecycle.withLock { state in
+            guard case .idle = state else {
+                throw HTTPServerError(.alreadyStarted, "the server was already started")
+            }
+            state = try launch()
+        }
+    }
+
+    private func launch() throws -> Lifecycle {
+        let c = configuration
+        let display = Socket.display(host: c.host, port: c.port)
+        guard (0...65535).contains(c.port) else {
+            throw HTTPServerError(.invalidConfiguration, "cannot listen on \(display): port out of range")
+        }
+        guard (1...1024).contains(c.eventLoopCount) else {
+            throw HTTPServerError(.invalidConfiguration, "eventLoopCount must be 1...1024, got \(c.eventLoopCount)")
+        }
+        let address = try Socket.resolve(host: c.host, port: c.port)
+
+        var listeners: [Int32] = []
+        var loops: [EventLoop] = []
+        var shared: Int32?
+        do {
+            if c.reusePort {
+                if c.port != 0 { try Socket.checkAvailable(address, display: display) }
+                let first = try Socket.listen(address, port: nil, reusePort: true, backlog: c.listenBacklog, display: display)
+                listeners.append(first)
+                let port = Socket.localPort(first)
+                for _ in 1..<c.eventLoopCount {
+                    listeners.append(try Socket.listen(address, port: port, reusePort: true, backlog: c.listenBacklog,
+                                                       display: Socket.display(host: c.host, port: port)))
+                }
+            } else {
+                let fd = try Socket.listen(address, port: nil, reusePort: false, backlog: c.listenBacklog, display: display)
+                listeners.append(fd)
+                shared = fd
+            }
+            for i in 0..<c.eventLoopCount {
+                let own = c.reusePort ? [listeners[i]] : listeners
+                loops.append(try EventLoop(index: i, core: core, listeners: own, ownsListeners: c.reusePort))
+            }
+        } catch {
+            for loop in loops { loop.discardUnstarted(closingListeners: false) }
+            for fd in listeners { close(fd) }
+            throw error
+        }
+        core.localPort.store(Socket.localPort(listeners[0]), ordering: .releasing)
+
+        var threads: [pthread_t] = []
+        for loop in loops {
+            do {
+                threads.append(try startThread { loop.run() })
+            } catch {
+                for (started, thread) in zip(loops, threads) {
+                    started.execute { $0.stop() }
+                    pthread_join(thread, nil)
+                }
+                for unstarted in loops.dropFirst(threads.count) { unstarted.discardUnstarted(closingListeners: true) }
+                if let shared { close(shared) }
+                throw error
+            }
+        }
+        return .running(loops: loops, threads: threads, sharedListener: shared)
+    }
+
+    /// Stops accepting connections: the listening sockets close (connections already queued by the
+    /// kernel are still accepted first). Open connections keep being served. Waits until every loop
+    /// has closed its listener, unless called from a loop thread.
+    public func stopAccepting() {
+        guard case .running(let loops, _, let shared) = lifecycle.withLock({ $0 }) else { return }
+        let onLoop = loops.contains { $0.isCurrentThread }
+        var waits: [DispatchSemaphore] = []
+        for loop in loops {
+            let done = DispatchSemaphore(value: 0)
+            if loop.execute({ $0.closeListeners(); done.signal() }) { waits.append(done) }
+        }
+        guard !onLoop else { return }
+        for done in waits { _ = done.wait(timeout: .now() + .seconds(5)) }
+        if let shared {
+            lifecycle.withLock { state in
+                if case .running(let loops, let threads, shared?) = state {
+                    close(shared)
+                    state = .running(loops: loops, threads: threads, sharedListener: nil)
+                }
+            }
+        }
+    }
+
+    /// From now on every response carries `Connection: close`, and idle keep-alive connections close.
+    public func beginDraining() {
+        core.draining.store(true, ordering: .relaxed)
+        guard case .running(let loops, _, _) = lifecycle.withLock({ $0 }) else { return }
+        for loop in loops { loop.execute { $0.closeIdleConnections() } }
+    }
+
+    /// Closes every connection (cancelling requests still being handled) and listener, and joins the
+    /// loop threads. Idempotent.
+    public func shutdown() {
+        let previous = lifecycle.withLock { state -> Lifecycle in
+            let old = state
+            state = .stopped
+            return old
+        }
+        guard case .running(let loops, let threads, let shared) = previous else { return }
+        for loop in loops { loop.execute { $0.stop() } }
+        let me = pthread_self()
+        for thread in threads {
+            if pthread_equal(thread, me) != 0 {
+                pthread_detach(thread)
+            } else {
+                pthread_join(thread, nil)
+            }
+        }
+        if let shared { close(shared) }
+    }
+}
+
+/// Owns a thread's entry closure across `pthread_create`.
+private final class ThreadEntry {
+    let body: () -> Void
+    init(_ body: @escaping () -> Void) { self.body = body }
+}
+
+private func startThread(_ body: @escaping () -> Void) throws -> pthread_t {
+    let entry = Unmanaged.passRetained(ThreadEntry(body))
+    var thread = pthread_t()
+    let status = pthread_create(&thread, nil, { argument in
+        guard let argument else { return nil }
+        Unmanaged<ThreadEntry>.fromOpaque(argument).takeRetainedValue().body()
+        return nil
+    }, entry.toOpaque())
+    guard status == 0 else {
+        entry.release()
+        throw HTTPServerError(.systemCallFailed, "pthread_create: \(Socket.errorText(status))")
+    }
+    return thread
+}

@@ -1,0 +1,150 @@
+/// Serialises responses straight into a `ByteBuffer`: constant status lines, the cached `Date`
+/// line, decimal lengths written by hand. No String is built per response.
+///
+/// The server owns `Date`, `Server`, `Content-Length`, `Transfer-Encoding` and `Connection`; those
+/// fields in a responder's headers are dropped (a responder's `Connection: close` is honoured).
+enum ResponseEncoder {
+    static let continueResponse: StaticString = "HTTP/1.1 100 Continue\r\n\r\n"
+
+    struct Outcome {
+        /// Whether the body bytes follow the head (false for HEAD, 1xx, 204 and 304).
+        var sendBody: Bool
+        /// Whether the connection closes after this response.
+        var close: Bool
+    }
+
+    /// Appends status line and header section. `close` may be turned on by the responder's own
+    /// `Connection: close`; `http10KeepAlive` adds `Connection: keep-alive` for HTTP/1.0 clients.
+    static func encodeHead(_ response: HTTPResponse, requestID: String?, isHead: Bool, close: Bool,
+                           http10KeepAlive: Bool, date: [UInt8], into out: inout ByteBuffer) -> Outcome {
+        let code = response.status.code
+        if let line = statusLine(code), response.status.reason == HTTPStatus.standardReason(code) {
+            out.append(line)
+        } else {
+            out.append("HTTP/1.1 ")
+            out.appendDecimal(min(max(code, 100), 999))
+            out.append(.space)
+            out.appendSanitised(response.status.reason)
+            out.append("\r\n")
+        }
+        out.append(date)
+        out.append("Server: pd-inference\r\n")
+
+        var close = close
+        var responderSetRequestID = false
+        for field in response.headers.fields {
+            switch managedField(field.name) {
+            case .skip:
+                continue
+            case .connection:
+                if containsCloseToken(field.value) { close = true }
+                continue
+            case .requestID:
+                responderSetRequestID = true
+            case .other:
+                break
+            }
+            out.appendSanitised(field.name)
+            out.append(": ")
+            out.appendSanitised(field.value)
+            out.append("\r\n")
+        }
+        if let requestID, !responderSetRequestID {
+            out.append("X-Request-Id: ")
+            out.appendSanitised(requestID)
+            out.append("\r\n")
+        }
+        // RFC 9110 §8.6: no Content-Length in 1xx and 204; 304 describes a representation not sent.
+        let bodyless = code < 200 || code == 204 || code == 304
+        if !bodyless {
+            out.append("Content-Length: ")
+            out.appendDecimal(response.body.count)
+            out.append("\r\n")
+        }
+        if close {
+            out.append("Connection: close\r\n")
+        } else if http10KeepAlive {
+            out.append("Connection: keep-alive\r\n")
+        }
+        out.append("\r\n")
+        return Outcome(sendBody: !bodyless && !isHead && !response.body.isEmpty, close: close)
+    }
+
+    enum ManagedField { case other, skip, connection, requestID }
+
+    /// Classifies a responder's header name by length first, so most names cost one comparison.
+    static func managedField(_ name: String) -> ManagedField {
+        var name = name
+        return name.withUTF8 { b -> ManagedField in
+            switch b.count {
+            case 4: return equalsLowercase(b, "date") ? .skip : .other
+            case 6: return equalsLowercase(b, "server") ? .skip : .other
+            case 10: return equalsLowercase(b, "connection") ? .connection : .other
+            case 12: return equalsLowercase(b, "x-request-id") ? .requestID : .other
+            case 14: return equalsLowercase(b, "content-length") ? .skip : .other
+            case 17: return equalsLowercase(b, "transfer-encoding") ? .skip : .other
+            default: return .other
+            }
+        }
+    }
+
+    static func equalsLowercase(_ b: UnsafeBufferPointer<UInt8>, _ literal: StaticString) -> Bool {
+        guard b.count == literal.utf8CodeUnitCount else { return false }
+        let l = literal.utf8Start
+        for i in 0..<b.count {
+            var c = b[i]
+            if c >= 0x41 && c <= 0x5A { c |= 0x20 }
+            if c != l[i] { return false }
+        }
+        return true
+    }
+
+    static func containsCloseToken(_ value: String) -> Bool {
+        var value = value
+        return value.withUTF8 { b in
+            var found = false
+            HTTPParser.forEachListElement(b, 0..<b.count) { element in
+                found = HTTPParser.equalsLowercase(b, element, "close")
+                return !found
+            }
+            return found
+        }
+    }
+
+    /// `HTTP/1.1 <code> <standard reason>\r\n` for the codes `HTTPStatus` names.
+    static func statusLine(_ code: Int) -> StaticString? {
+        switch code {
+        case 100: "HTTP/1.1 100 Continue\r\n"
+        case 200: "HTTP/1.1 200 OK\r\n"
+        case 201: "HTTP/1.1 201 Created\r\n"
+        case 202: "HTTP/1.1 202 Accepted\r\n"
+        case 204: "HTTP/1.1 204 No Content\r\n"
+        case 301: "HTTP/1.1 301 Moved Permanently\r\n"
+        case 304: "HTTP/1.1 304 Not Modified\r\n"
+        case 400: "HTTP/1.1 400 Bad Request\r\n"
+        case 401: "HTTP/1.1 401 Unauthorized\r\n"
+        case 403: "HTTP/1.1 403 Forbidden\r\n"
+        case 404: "HTTP/1.1 404 Not Found\r\n"
+        case 405: "HTTP/1.1 405 Method Not Allowed\r\n"
+        case 406: "HTTP/1.1 406 Not Acceptable\r\n"
+        case 408: "HTTP/1.1 408 Request Timeout\r\n"
+        case 409: "HTTP/1.1 409 Conflict\r\n"
+        case 411: "HTTP/1.1 411 Length Required\r\n"
+        case 413: "HTTP/1.1 413 Content Too Large\r\n"
+        case 414: "HTTP/1.1 414 URI Too Long\r\n"
+        case 415: "HTTP/1.1 415 Unsupported Media Type\r\n"
+        case 417: "HTTP/1.1 417 Expectation Failed\r\n"
+        case 422: "HTTP/1.1 422 Unprocessable Content\r\n"
+        case 429: "HTTP/1.1 429 Too Many Requests\r\n"
+        case 431: "HTTP/1.1 431 Request Header Fields Too Large\r\n"
+        case 499: "HTTP/1.1 499 Client Closed Request\r\n"
+        case 500: "HTTP/1.1 500 Internal Server Error\r\n"
+        case 501: "HTTP/1.1 501 Not Implemented\r\n"
+        case 502: "HTTP/1.1 502 Bad Gateway\r\n"
+        case 503: "HTTP/1.1 503 Service Unavailable\r\n"
+        case 504: "HTTP/1.1 504 Gateway Timeout\r\n"
+        case 505: "HTTP/1.1 505 HTTP Version Not Supported\r\n"
+        default: nil
+        }
+    }
+}
