@@ -2,23 +2,26 @@ import Telemetry
 
 /// Logs one line per finished request: the constant message `request completed` with the method,
 /// route template, status, duration, body size, request id and (when the route has one) model name.
-/// Info below 500, error from 500 up.
+/// Info below 500, error from 500 up; successful requests to `quietRoutes` (probes, scrapes) at debug.
 public struct AccessLogMiddleware: HTTPMiddleware {
     public static let message = "request completed"
     let logger: Logger
+    let quietRoutes: Set<String>
 
-    public init(logger: Logger = Logger(label: "http")) {
+    public init(logger: Logger = Logger(label: "http"), quietRoutes: Set<String> = []) {
         self.logger = logger
+        self.quietRoutes = quietRoutes
     }
 
     public func handle(_ request: HTTPRequest, context: RequestContext, next: any HTTPResponder,
                        completion: @escaping ResponseCompletion) {
         let logger = self.logger
+        let quiet = quietRoutes.contains(context.route)
         let method = request.method
         next.respond(to: request, context: context) { response in
             completion(response)
             let code = response.status.code
-            let level: Logger.Level = code >= 500 ? .error : .info
+            let level: Logger.Level = code >= 500 ? .error : (quiet && code < 400 ? .debug : .info)
             guard level >= logger.logLevel else { return }
             let elapsed = monotonicNanos() &- context.receivedAtNanos
             let milliseconds = Double(elapsed / 1_000) / 1_000

@@ -28,6 +28,12 @@ public final class MetricsMiddleware: HTTPMiddleware, Sendable {
         _ = duration(Key(method: method, route: route, code: 0))
     }
 
+    /// Counts a response the server wrote itself before routing (400, 408, 413, 431, …), for
+    /// `HTTPServer.Configuration.rejectionObserver`.
+    public func recordEarlyResponse(_ status: HTTPStatus) {
+        counter(Key(method: "other", route: Router.unmatchedRoute, code: status.code)).increment()
+    }
+
     func counter(_ key: Key) -> Counter {
         counters.withLock { cache in
             if let c = cache[key] { return c }

@@ -109,9 +109,12 @@ public final class Application: Sendable {
                                         serverVersion: ServiceRunner.version, observer: observer)
 
         let router = Router()
+        var metricsMiddleware: MetricsMiddleware? = nil
         if settings.telemetryEnabled {
             let metrics = MetricsMiddleware(registry: registry)
-            router.add(middleware: AccessLogMiddleware(logger: Logger(label: "http")))
+            metricsMiddleware = metrics
+            router.add(middleware: AccessLogMiddleware(logger: Logger(label: "http"),
+                                                       quietRoutes: ["/healthz", "/livez", "/readyz", "/metrics"]))
             router.add(middleware: metrics)
             if let tracer { router.add(middleware: TracingMiddleware(tracer: tracer)) }
             metrics.prepare(method: "POST", route: "/v2/models/{model}/infer", code: 200)
@@ -131,6 +134,9 @@ public final class Application: Sendable {
         configuration.maxConnections = settings.maxConnections
         configuration.headerReadTimeout = settings.headerTimeoutSeconds
         configuration.idleTimeout = settings.idleTimeoutSeconds
+        if let metricsMiddleware {
+            configuration.rejectionObserver = { status in metricsMiddleware.recordEarlyResponse(status) }
+        }
         let server = HTTPServer(configuration: configuration, responder: router, logger: Logger(label: "http"))
         self.server = server
 
