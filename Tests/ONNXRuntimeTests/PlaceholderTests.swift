@@ -1,4 +1,0 @@
-import Testing
-@testable import ONNXRuntime
-
-@Test func placeholder() { #expect(Bool(true)) }
