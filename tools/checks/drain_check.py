@@ -32,7 +32,7 @@ def main():
 
     probe = http.client.HTTPConnection("127.0.0.1", args.port, timeout=10)
     probe.request("GET", "/readyz")
-    check(probe.getresponse().read() is not None, "ready before the signal")
+    check(probe.getresponse().status == 200, "ready before the signal")
 
     worker = threading.Thread(target=in_flight)
     worker.start()
@@ -41,7 +41,9 @@ def main():
     time.sleep(0.2)
     fresh = http.client.HTTPConnection("127.0.0.1", args.port, timeout=10)
     fresh.request("GET", "/readyz")
-    status = fresh.getresponse().status
+    response = fresh.getresponse()
+    status = response.status
+    response.read()
     check(status == 503, f"readiness answers 503 during the drain (got {status})")
     fresh.request("GET", "/livez")
     check(fresh.getresponse().status == 200, "liveness still 200 during the drain")
