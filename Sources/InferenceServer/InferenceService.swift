@@ -2,6 +2,7 @@ import Dispatch
 import Foundation
 import HTTPServer
 import InferenceCore
+import Synchronization
 import ONNXRuntime
 import Telemetry
 
@@ -12,6 +13,8 @@ public final class InferenceService: Sendable {
     let requestTimeoutNanos: UInt64
     let serverVersion: String
     let observer: (any InferenceObserver)?
+    /// Inference requests received but not yet queued or answered (being decoded and validated).
+    private let admitting = Atomic<Int>(0)
     /// Request decoding runs here, off the event loops.
     private let decodeQueue = DispatchQueue(label: "pd.decode", qos: .userInitiated, attributes: .concurrent)
 
@@ -23,6 +26,10 @@ public final class InferenceService: Sendable {
         self.serverVersion = serverVersion
         self.observer = observer
     }
+
+    /// Inference requests the HTTP server handed over that have not reached a model's queue or been
+    /// answered yet. With no more requests arriving, 0 means nothing else will be queued.
+    public var requestsBeingAdmitted: Int { admitting.load(ordering: .acquiring) }
 
     /// Registers every route on `router`.
     public func register(on router: Router) {
@@ -132,7 +139,17 @@ public final class InferenceService: Sendable {
                 "Content-Type '\(type)' is not supported; send application/json or application/octet-stream (binary extension)")), completion)
             return
         }
+        // Shed load before decoding: with the queue full, the request would be refused after the work
+        // of decoding it, and under overload that work (not the model) would set the latency of 503s.
+        if batcher.queueDepth >= batcher.queueCapacity {
+            finish(entry, context, .failure(InferenceError(.queueFull,
+                "model '\(entry.name)' queue is full (\(batcher.queueCapacity) waiting); retry later")), completion)
+            return
+        }
+        // Counted from the event loop (where the request arrived) until it is queued or answered.
+        admitting.wrappingAdd(1, ordering: .releasing)
         decodeQueue.async { [self] in
+            defer { admitting.wrappingSubtract(1, ordering: .releasing) }
             do {
                 var headerLength: Int? = nil
                 if let text = request.headers["Inference-Header-Content-Length"] {
@@ -174,10 +191,12 @@ public final class InferenceService: Sendable {
         }
     }
 
+    /// JSON or the binary extension; also curl's default for `-d` (form-urlencoded) and text/plain,
+    /// which clients send for JSON bodies. Anything else (XML, multipart, …) is refused with 415.
     static func acceptsContentType(_ value: String) -> Bool {
         let type = value.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
-        return type.isEmpty || type == "application/json" || type == "application/octet-stream"
-            || type == "application/vnd.sagemaker-triton.binary+json" || type == "text/plain"
+        return ["", "application/json", "application/octet-stream", "application/vnd.sagemaker-triton.binary+json",
+                "text/plain", "application/x-www-form-urlencoded"].contains(type)
     }
 
     func encode(_ request: InferRequest, entry: ModelEntry, outputs: [String: Tensor], execution: BatchExecution?) -> HTTPResponse {
