@@ -84,7 +84,18 @@ public struct JSONLogHandler: LogHandler {
     static func appendValue(_ value: Logger.MetadataValue, to out: inout [UInt8]) {
         switch value {
         case .string(let s): out.appendJSONString(s)
-        case .stringConvertible(let c): out.appendJSONString(c.description)
+        case .stringConvertible(let c):
+            // Numbers and booleans stay JSON numbers and booleans, so log queries can compare them.
+            switch c {
+            case is any BinaryInteger, is Bool:
+                out.append(contentsOf: c.description.utf8)
+            case let d as Double where d.isFinite:
+                out.append(contentsOf: d.description.utf8)
+            case let f as Float where f.isFinite:
+                out.append(contentsOf: f.description.utf8)
+            default:
+                out.appendJSONString(c.description)
+            }
         case .array(let values):
             out.append(UInt8(ascii: "["))
             for (i, element) in values.enumerated() {
