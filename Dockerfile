@@ -17,6 +17,11 @@
 #   RUNTIME_IMAGE  base of the final image; a Debian or Ubuntu with glibc at least as new as the
 #                  builder's
 #   BINARY_SOURCE  build (default) or prebuilt (copies dist/pd-inference from the build context)
+# podman 4.3 (Debian 12) ignores the default of BINARY_SOURCE when it picks the stages to build
+# ("binary-build: image not known"): pass --build-arg BINARY_SOURCE=build explicitly there.
+#
+# Offline with podman: scripts/make-runtime-base.sh makes a runtime base from Debian's packages;
+# scripts/checks/container.sh builds on it and runs the image as the dev overlay's Deployment.
 #
 # The binary is compiled for x86-64 Haswell or newer (AVX2/FMA; arm64: Neoverse N1 or newer),
 # see Package.swift: nodes with older CPUs cannot run it.
@@ -48,22 +53,28 @@ FROM binary-${BINARY_SOURCE} AS binary
 
 # ---- runtime ----------------------------------------------------------------------------------
 FROM ${RUNTIME_IMAGE} AS runtime
-# With the Swift runtime and Foundation linked statically, the binary needs only these shared
-# libraries: glibc, libstdc++ and libgcc_s (C++ runtime of the static Swift libraries), zlib
-# (gzip of /metrics) and OpenSSL 3 (optional TLS). Install whichever the base image lacks, so a
-# base that already has them builds without network.
-RUN missing=""; \
-    for pair in libstdc++.so.6:libstdc++6 libgcc_s.so.1:libgcc-s1 libz.so.1:zlib1g \
-                libssl.so.3:libssl3 libcrypto.so.3:libssl3; do \
-      ldconfig -p | grep -q "${pair%%:*} " || missing="$missing ${pair#*:}"; \
+COPY --from=binary /out/pd-inference /usr/local/bin/pd-inference
+# With the Swift runtime and Foundation linked statically, the binary needs only the shared
+# libraries `ldd` lists: glibc, libstdc++ and libgcc_s (C++ runtime of the static Swift
+# libraries), zlib (gzip of /metrics) and OpenSSL 3 (TLS). Install the packages of those the base
+# image lacks, so a base that has them all (scripts/make-runtime-base.sh makes one) builds without
+# network.
+RUN packages=""; \
+    for lib in $(ldd /usr/local/bin/pd-inference | sed -n 's/^[[:space:]]*\([^[:space:]]*\) => not found.*/\1/p'); do \
+      case "$lib" in \
+        libstdc++.so.6) packages="$packages libstdc++6" ;; \
+        libgcc_s.so.1) packages="$packages libgcc-s1" ;; \
+        libz.so.1) packages="$packages zlib1g" ;; \
+        libssl.so.3|libcrypto.so.3) packages="$packages libssl3" ;; \
+        *) echo "pd-inference needs $lib: add its package here" >&2; exit 1 ;; \
+      esac; \
     done; \
-    if [ -n "$missing" ]; then \
+    if [ -n "$packages" ]; then \
       apt-get update \
-      && apt-get install -y --no-install-recommends $missing \
+      && apt-get install -y --no-install-recommends $packages \
+      && apt-get clean \
       && rm -rf /var/lib/apt/lists/*; \
     fi
-
-COPY --from=binary /out/pd-inference /usr/local/bin/pd-inference
 # Root-owned and read-only for the server's user: the server only reads its models.
 COPY models /models
 # Fails the build here, rather than in a pod, if a shared library is missing.
