@@ -89,6 +89,9 @@ public final class LogLineWriter: Sendable {
         var chunk: [UInt8] = []
         while true {
             wakeUp.wait()
+            // Let lines gather for a moment so a busy server pays one wake-up and one write per
+            // millisecond, not per line.
+            sleepNanoseconds(1_000_000)
             while true {
                 let (hasWork, taken): (Bool, [[UInt8]]) = state.withLock { state in
                     if state.pending.isEmpty {
