@@ -6,8 +6,8 @@ import CLinux
 /// One client connection. Owned and touched only by its event loop's thread, which is why its hot
 /// fields skip runtime exclusivity tracking (`@exclusivity(unchecked)`; static checks remain).
 ///
-/// The raw `receive`/`send` calls below are the only places that touch the socket's byte stream:
-/// a TLS session would wrap exactly these (SSL_read/SSL_write over the same non-blocking fd).
+/// The `receive`/`send` calls below are the only places that touch the socket's byte stream; with
+/// TLS they go through the connection's `TLSSession` (SSL_read/SSL_write over the same non-blocking fd).
 final class Connection {
     enum DeadlineKind: UInt8 {
         case none
@@ -28,6 +28,8 @@ final class Connection {
     /// `ip:port` of the client.
     let remoteAddress: String
     @exclusivity(unchecked) var parser: HTTPParser
+    /// Set when the listener serves HTTPS.
+    let tls: TLSSession?
     /// Events currently registered with epoll.
     @exclusivity(unchecked) var interest: UInt32 = 0
     @exclusivity(unchecked) var closed = false
@@ -54,8 +56,9 @@ final class Connection {
     @exclusivity(unchecked) var deadline: UInt64 = 0
     @exclusivity(unchecked) var deadlineKind = DeadlineKind.none
 
-    init(fd: Int32, slot: Int, remoteAddress: String, limits: HTTPParser.Limits) {
+    init(fd: Int32, slot: Int, remoteAddress: String, limits: HTTPParser.Limits, tls: TLSSession? = nil) {
         self.fd = fd
+        self.tls = tls
         self.slot = slot
         self.remoteAddress = remoteAddress
         self.parser = HTTPParser(limits: limits)
@@ -70,16 +73,29 @@ final class Connection {
 
     /// `read(2)`: bytes read, 0 at end of stream, -1 with `errno` set.
     @inline(__always) func receive(into buffer: UnsafeMutableRawBufferPointer) -> Int {
-        read(fd, buffer.baseAddress, buffer.count)
+        if let tls { return tls.read(into: buffer) }
+        return read(fd, buffer.baseAddress, buffer.count)
     }
 
     /// `send(2)` without SIGPIPE.
     @inline(__always) func send(_ bytes: UnsafeRawBufferPointer) -> Int {
-        Glibc.send(fd, bytes.baseAddress, bytes.count, Int32(MSG_NOSIGNAL))
+        if let tls { return tls.write(bytes) }
+        return Glibc.send(fd, bytes.baseAddress, bytes.count, Int32(MSG_NOSIGNAL))
     }
 
     /// Gathered `sendmsg(2)` without SIGPIPE.
     func send(_ vectors: UnsafeMutableBufferPointer<iovec>) -> Int {
+        if let tls {
+            // One record stream: write the pieces in order, stopping at the first short write.
+            var total = 0
+            for vector in vectors {
+                let n = tls.write(UnsafeRawBufferPointer(start: vector.iov_base, count: vector.iov_len))
+                if n < 0 { return total > 0 ? total : -1 }
+                total += n
+                if n < vector.iov_len { break }
+            }
+            return total
+        }
         var message = msghdr()
         message.msg_iov = vectors.baseAddress
         message.msg_iovlen = vectors.count

@@ -15,6 +15,11 @@ extension EventLoop {
             writePending(connection)
             if connection.closed { return }
         }
+        if events & EPOLLOUT.rawValue != 0, let tls = connection.tls, tls.readWantsWrite {
+            // The TLS layer had to write (handshake, key update) before it could read on.
+            readable(connection)
+            return
+        }
         if events & EPOLLIN.rawValue != 0 && (connection.lingering || canRead(connection)) {
             readable(connection)
         } else if events & EPOLLRDHUP.rawValue != 0 && connection.inFlight {
@@ -28,18 +33,29 @@ extension EventLoop {
     }
 
     func readable(_ connection: Connection) {
+        if receiveIntoParser(connection) {
+            drive(connection)
+        } else if connection.tls != nil && !connection.closed {
+            // A TLS read may have switched between waiting to read and waiting to write.
+            updateInterest(connection)
+        }
+    }
+
+    /// One read; true when bytes went to the parser. Closes on end of stream or error.
+    private func receiveIntoParser(_ connection: Connection) -> Bool {
         let n = connection.receive(into: readBuffer)
         if n > 0 {
             if connection.lingering {
                 connection.lingerBytes += n
                 if connection.lingerBytes > EventLoop.lingerMaxBytes { close(connection) }
-                return
+                return false
             }
             connection.parser.append(UnsafeRawBufferPointer(start: readBuffer.baseAddress, count: n))
-            drive(connection)
+            return true
         } else if n == 0 || (errno != EAGAIN && errno != EINTR) {
             close(connection)
         }
+        return false
     }
 
     /// Parses and answers buffered requests, one at a time, until input runs out, a response goes
@@ -52,6 +68,8 @@ extension EventLoop {
             }
             switch connection.parser.next() {
             case .needMoreData:
+                // Plaintext OpenSSL already decrypted does not make the socket readable again.
+                if let tls = connection.tls, tls.hasBufferedInput, receiveIntoParser(connection) { continue }
                 break parsing
             case .sendContinue:
                 out.append(ResponseEncoder.continueResponse)
@@ -228,6 +246,7 @@ extension EventLoop {
     /// After a final response with unread input: stop sending, keep reading and discarding for a
     /// moment, so that closing does not reset the connection before the client read the response.
     private func beginLinger(_ connection: Connection) {
+        connection.tls?.close()
         _ = shutdown(connection.fd, Int32(SHUT_WR))
         connection.lingering = true
         connection.parser = HTTPParser(limits: .init(maxHeaderBytes: 64, maxBodyBytes: 0))
@@ -280,7 +299,7 @@ extension EventLoop {
     }
 
     func updateInterest(_ connection: Connection) {
-        let wanted: UInt32
+        var wanted: UInt32
         if connection.lingering {
             wanted = EPOLLIN.rawValue
         } else if !connection.pending.isEmpty {
@@ -290,6 +309,7 @@ extension EventLoop {
         } else {
             wanted = EPOLLIN.rawValue | EPOLLRDHUP.rawValue
         }
+        if let tls = connection.tls, tls.readWantsWrite { wanted |= EPOLLOUT.rawValue }
         guard wanted != connection.interest else { return }
         connection.interest = wanted
         var event = epoll_event(events: wanted, data: epoll_data_t(u64: UInt64(connection.slot)))
@@ -307,6 +327,7 @@ extension EventLoop {
             unfinished += 1
         }
         if unfinished > 0 { core.inFlightRequests.wrappingSubtract(unfinished, ordering: .relaxed) }
+        if !connection.lingering { connection.tls?.close() }
         Glibc.close(connection.fd)
         connection.pending.removeAll()
         dispose(slot: connection.slot)

@@ -12,6 +12,8 @@ final class ServerCore: Sendable {
     let logger: Logger
     let connectionObserver: (@Sendable (_ delta: Int, _ open: Int) -> Void)?
     let rejectionObserver: (@Sendable (HTTPStatus) -> Void)?
+    /// Present when the listener serves HTTPS.
+    let tls: TLSContextStore?
     let openConnections = Atomic<Int>(0)
     let inFlightRequests = Atomic<Int>(0)
     let draining = Atomic<Bool>(false)
@@ -23,6 +25,7 @@ final class ServerCore: Sendable {
         self.logger = logger
         connectionObserver = configuration.connectionObserver
         rejectionObserver = configuration.rejectionObserver
+        tls = configuration.tls.map(TLSContextStore.init)
     }
 }
 
@@ -298,6 +301,16 @@ final class EventLoop: @unchecked Sendable {
     }
 
     private func register(fd: Int32, remoteAddress: String) {
+        var session: TLSSession?
+        if let tls = core.tls {
+            session = tls.makeSession(fd: fd)
+            guard session != nil else {
+                Glibc.close(fd)
+                let open = core.openConnections.wrappingSubtract(1, ordering: .relaxed).newValue
+                core.connectionObserver?(-1, open)
+                return
+            }
+        }
         let slot: Int
         if let free = freeSlots.popLast() {
             slot = free
@@ -305,7 +318,7 @@ final class EventLoop: @unchecked Sendable {
             slot = connections.count
             connections.append(nil)
         }
-        let connection = Connection(fd: fd, slot: slot, remoteAddress: remoteAddress, limits: settings.limits)
+        let connection = Connection(fd: fd, slot: slot, remoteAddress: remoteAddress, limits: settings.limits, tls: session)
         connection.setDeadline(.fresh, at: now &+ settings.headerTimeoutNanos)
         connections[slot] = connection
         connection.interest = EPOLLIN.rawValue | EPOLLRDHUP.rawValue
@@ -315,6 +328,11 @@ final class EventLoop: @unchecked Sendable {
     /// Over `maxConnections`: a best-effort 503 and close, without allocating a connection.
     private func rejectOverCapacity(_ fd: Int32) {
         core.rejectionObserver?(.serviceUnavailable)
+        // An HTTPS client cannot read a plaintext answer before its handshake: just close.
+        if core.tls != nil {
+            Glibc.close(fd)
+            return
+        }
         out.removeAll()
         let response = Router.errorResponse(.serviceUnavailable, "server is at its connection limit",
                                             headers: ["Retry-After": "1"])
@@ -358,6 +376,16 @@ final class EventLoop: @unchecked Sendable {
         for case let connection? in connections where isIdle(connection) {
             readable(connection)
             if !connection.closed && isIdle(connection) { close(connection) }
+        }
+    }
+
+    /// See `HTTPServer.mayReceiveRequests()`.
+    func mayReceiveRequests() -> Bool {
+        let draining = core.draining.load(ordering: .relaxed)
+        return connections.contains { c in
+            guard let c, !c.closed, !c.lingering, !c.closeAfterWrite else { return false }
+            if c.inFlight || !c.pending.isEmpty { return c.keepAlive && !draining }
+            return true
         }
     }
 

@@ -29,13 +29,16 @@ extension HTTPServer {
         /// Called on an event-loop thread for every response the server writes on its own, without the
         /// responder: 400/413/417/431/501/505 for unparseable requests, 408 on timeouts, 503 when full.
         public var rejectionObserver: (@Sendable (HTTPStatus) -> Void)?
+        /// Certificate and key files that switch the listener to HTTPS; nil serves plain HTTP.
+        /// `start()` fails naming the file when either cannot be used.
+        public var tls: TLSConfiguration?
         /// One `SO_REUSEPORT` listener per loop (true) or one listener shared by every loop (false).
         var reusePort: Bool = true
 
         public init(host: String = "0.0.0.0", port: Int = 8080, eventLoopCount: Int = 2,
                     maxHeaderBytes: Int = 16 * 1024, maxBodyBytes: Int = 64 * 1024 * 1024,
                     headerReadTimeout: Double = 10, bodyReadTimeout: Double? = nil, idleTimeout: Double = 60,
-                    maxConnections: Int = 10_000, listenBacklog: Int = 1024,
+                    maxConnections: Int = 10_000, listenBacklog: Int = 1024, tls: TLSConfiguration? = nil,
                     connectionObserver: (@Sendable (_ delta: Int, _ open: Int) -> Void)? = nil,
                     rejectionObserver: (@Sendable (HTTPStatus) -> Void)? = nil) {
             self.host = host
@@ -48,6 +51,7 @@ extension HTTPServer {
             self.idleTimeout = idleTimeout
             self.maxConnections = maxConnections
             self.listenBacklog = listenBacklog
+            self.tls = tls
             self.connectionObserver = connectionObserver
             self.rejectionObserver = rejectionObserver
         }

@@ -46,6 +46,15 @@ public final class HTTPServer: Sendable {
     public var inFlightRequests: Int { core.inFlightRequests.load(ordering: .relaxed) }
     /// True after `beginDraining()`.
     public var isDraining: Bool { core.draining.load(ordering: .relaxed) }
+    /// True when the listener serves HTTPS.
+    public var usesTLS: Bool { core.tls != nil }
+
+    /// Reads the TLS certificate and key files again (for example after SIGHUP) and uses them for
+    /// new connections; open connections keep theirs. On error the previous files stay in use and
+    /// the error names the file. Does nothing without TLS.
+    public func reloadTLS() throws {
+        try core.tls?.load()
+    }
 
     /// Binds the listening sockets and starts the event-loop threads.
     /// Throws `HTTPServerError` naming `host:port` when the address cannot be used.
@@ -67,6 +76,7 @@ public final class HTTPServer: Sendable {
         guard (1...1024).contains(c.eventLoopCount) else {
             throw HTTPServerError(.invalidConfiguration, "eventLoopCount must be 1...1024, got \(c.eventLoopCount)")
         }
+        try core.tls?.load()
         let address = try Socket.resolve(host: c.host, port: c.port)
 
         var listeners: [Int32] = []
@@ -145,6 +155,26 @@ public final class HTTPServer: Sendable {
         for loop in loops { loop.execute { $0.closeIdleConnections() } }
     }
 
+    /// Whether a request may still reach the responder: true while any open connection is idle
+    /// between keep-alive requests, holds a request not yet complete or not yet read, or will read
+    /// another after its response. After `stopAccepting()` and `beginDraining()` it turns false once
+    /// every remaining connection is answering its last request. Asks each loop; waits at most a second
+    /// (and answers true if a loop does not reply in time).
+    public func mayReceiveRequests() -> Bool {
+        guard case .running(let loops, _, _) = lifecycle.withLock({ $0 }) else { return false }
+        if loops.contains(where: { $0.isCurrentThread }) { return true }
+        let answer = LoopAnswer()
+        var waits: [DispatchSemaphore] = []
+        for loop in loops {
+            let done = DispatchSemaphore(value: 0)
+            if loop.execute({ if $0.mayReceiveRequests() { answer.yes.store(true, ordering: .relaxed) }; done.signal() }) {
+                waits.append(done)
+            }
+        }
+        for done in waits where done.wait(timeout: .now() + .seconds(1)) == .timedOut { return true }
+        return answer.yes.load(ordering: .relaxed)
+    }
+
     /// Closes every connection (cancelling requests still being handled) and listener, and joins the
     /// loop threads. Idempotent.
     public func shutdown() {
@@ -165,6 +195,11 @@ public final class HTTPServer: Sendable {
         }
         if let shared { close(shared) }
     }
+}
+
+/// A yes/no that loop tasks set and the asking thread reads after they signalled.
+private final class LoopAnswer: Sendable {
+    let yes = Atomic<Bool>(false)
 }
 
 /// Owns a thread's entry closure across `pthread_create`.

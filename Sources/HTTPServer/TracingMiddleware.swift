@@ -8,12 +8,28 @@ public struct TracingMiddleware: HTTPMiddleware {
     public static let spanKey = "span"
     let tracer: Tracer
     let propagator = W3CTraceContextPropagator()
+    /// Routes answered without a recorded span (probes, scrapes): they still get a `traceparent`
+    /// in the caller's trace, but nothing is exported for them.
+    let untracedRoutes: Set<String>
 
-    public init(tracer: Tracer) { self.tracer = tracer }
+    public init(tracer: Tracer, untracedRoutes: Set<String> = []) {
+        self.tracer = tracer
+        self.untracedRoutes = untracedRoutes
+    }
 
     public func handle(_ request: HTTPRequest, context: RequestContext, next: any HTTPResponder,
                        completion: @escaping ResponseCompletion) {
         let parent = propagator.extract { request.headers[$0] }
+        if untracedRoutes.contains(context.route) {
+            let own = TraceContext(traceID: parent?.traceID ?? TraceID.random(), spanID: SpanID.random(),
+                                   flags: parent?.flags.subtracting(.sampled) ?? [], traceState: parent?.traceState ?? TraceState())
+            next.respond(to: request, context: context) { [propagator] response in
+                var response = response
+                propagator.inject(own) { name, value in response.headers.replaceOrAdd(name: name, value: value) }
+                completion(response)
+            }
+            return
+        }
         var attributes: SpanAttributes = [
             "http.request.method": .string(request.method.description),
             "http.route": .string(context.route),

@@ -75,6 +75,9 @@ public final class Application: Sendable {
     private let stopSignal = DispatchSemaphore(value: 0)
     private let signalCount = Mutex<Int>(0)
 
+    /// Probes and scrapes: access lines at debug level, no recorded spans.
+    static let quietRoutes: Set<String> = ["/healthz", "/livez", "/readyz", "/metrics", "/v2/health/live", "/v2/health/ready"]
+
     /// Makes the model repository; its batchers report to the given observer.
     public typealias RepositoryFactory = @Sendable (Settings, any BatcherObserver) throws -> ModelRepository
 
@@ -113,10 +116,9 @@ public final class Application: Sendable {
         if settings.telemetryEnabled {
             let metrics = MetricsMiddleware(registry: registry)
             metricsMiddleware = metrics
-            router.add(middleware: AccessLogMiddleware(logger: Logger(label: "http"),
-                                                       quietRoutes: ["/healthz", "/livez", "/readyz", "/metrics"]))
+            router.add(middleware: AccessLogMiddleware(logger: Logger(label: "http"), quietRoutes: Self.quietRoutes))
             router.add(middleware: metrics)
-            if let tracer { router.add(middleware: TracingMiddleware(tracer: tracer)) }
+            if let tracer { router.add(middleware: TracingMiddleware(tracer: tracer, untracedRoutes: Self.quietRoutes)) }
             metrics.prepare(method: "POST", route: "/v2/models/{model}/infer", code: 200)
         }
         service.register(on: router)
@@ -134,6 +136,9 @@ public final class Application: Sendable {
         configuration.maxConnections = settings.maxConnections
         configuration.headerReadTimeout = settings.headerTimeoutSeconds
         configuration.idleTimeout = settings.idleTimeoutSeconds
+        if !settings.tlsCertFile.isEmpty {
+            configuration.tls = .init(certificateFile: settings.tlsCertFile, privateKeyFile: settings.tlsKeyFile)
+        }
         if let metricsMiddleware {
             configuration.rejectionObserver = { status in metricsMiddleware.recordEarlyResponse(status) }
         }
@@ -169,6 +174,7 @@ public final class Application: Sendable {
         }
         logger.info("listening", metadata: [
             "server.address": "\(settings.host)", "server.port": "\(server.localPort)",
+            "url.scheme": "\(server.usesTLS ? "https" : "http")",
             "models": "\(repository.entries.map { "\($0.name)/\($0.version)" }.joined(separator: ","))",
         ])
     }
@@ -190,8 +196,26 @@ public final class Application: Sendable {
             source.resume()
             sources.append(source)
         }
+        if server.usesTLS {
+            // SIGHUP: read the certificate and key again (renewed by cert-manager, for example).
+            signal(SIGHUP, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
+            source.setEventHandler { [self] in reloadTLS() }
+            source.resume()
+            sources.append(source)
+        }
         withExtendedLifetime(sources) { stopSignal.wait() }
         return shutdown()
+    }
+
+    /// Reloads the TLS files; on failure the previous certificate stays in use.
+    public func reloadTLS() {
+        do {
+            try server.reloadTLS()
+            logger.notice("tls reloaded", metadata: ["tls.certificate_file": "\(settings.tlsCertFile)"])
+        } catch {
+            logger.error("tls reload failed; keeping the previous certificate", metadata: ["error": "\(error)"])
+        }
     }
 
     /// The drain sequence: readiness 503 at once; keep serving for the drain period (so load
@@ -209,13 +233,22 @@ public final class Application: Sendable {
         }
         server.stopAccepting()
         server.beginDraining()
-        for batcher in repository.batchers { batcher.drain() }
         logger.info("listener closed", metadata: ["http.in_flight": "\(server.inFlightRequests)"])
         var clean = false
+        var batchersDraining = false
         while true {
+            // Every request accepted before the listener closed must complete, including one still
+            // arriving on an open connection. Queued batches run at once (without their delay) only
+            // when no such request can still reach a queue, because a draining queue refuses new
+            // ones. The order matters: the loops are asked first, then the admission count.
+            let receiving = server.mayReceiveRequests()
+            if !batchersDraining && !receiving && service.requestsBeingAdmitted == 0 {
+                for batcher in repository.batchers { batcher.drain() }
+                batchersDraining = true
+            }
             let now = DynamicBatcher.monotonicNow()
             let batchersIdle = repository.batchers.allSatisfy { $0.queueDepth == 0 && $0.batchesInFlight == 0 }
-            if server.inFlightRequests == 0 && batchersIdle { clean = true; break }
+            if server.inFlightRequests == 0 && batchersIdle && !receiving { clean = true; break }
             if now >= deadline { break }
             usleep(5_000)
         }

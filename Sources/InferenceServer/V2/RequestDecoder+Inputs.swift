@@ -14,6 +14,8 @@ extension RequestDecoder {
     }
 
     static let inputKeys = ["name", "shape", "datatype", "parameters", "data"]
+    /// Largest product of the non-zero dimensions of a shape that has a zero dimension (no elements).
+    static let maxEmptyTensorExtent = Int(Int32.max)
 
     mutating func decodeInput(index: Int) throws(InferenceError) -> PartialInput {
         var input = PartialInput(index: index)
@@ -133,8 +135,11 @@ extension RequestDecoder {
             return
         }
         // Every element takes at least one byte of body (JSON) or of binary data, so the body size bounds the
-        // count. Bounding the product of the non-zero dimensions also keeps every partial product in range.
-        let limit = buffer.count
+        // count. A shape with a zero dimension has no elements whatever the body; its other dimensions get a
+        // fixed bound instead (found by fuzzing: [0, 75] was refused in a 72-byte body, accepted in a longer
+        // one). Bounding the product of the non-zero dimensions keeps every partial product in range.
+        let empty = shape.contains(0)
+        let limit = empty ? Self.maxEmptyTensorExtent : buffer.count
         var count = 1
         var tooLarge = input.shapeOverflow
         for dim in shape where dim != 0 && !tooLarge {
@@ -142,7 +147,9 @@ extension RequestDecoder {
             if overflow || product > limit { tooLarge = true } else { count = product }
         }
         if tooLarge {
-            recordTensorError("\(input.label) (\(input.path)) shape \(shapeText(input)) is too large: it has more elements than a \(limit)-byte body can carry")
+            let reason = empty ? "its non-zero dimensions multiply to more than \(limit)"
+                               : "it has more elements than a \(limit)-byte body can carry"
+            recordTensorError("\(input.label) (\(input.path)) shape \(shapeText(input)) is too large: \(reason)")
             return
         }
         input.elementCount = shape.contains(0) ? 0 : count
