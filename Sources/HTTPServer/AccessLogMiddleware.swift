@@ -2,7 +2,7 @@ import Telemetry
 
 /// Logs one line per finished request: the constant message `request completed` with the method,
 /// route template, status, duration, body size, request id and (when the route has one) model name.
-/// Info below 500, error from 500 up; successful requests to `quietRoutes` (probes, scrapes) at debug.
+/// Info below 500, warning for 503 and 504, error for other 5xx; successful requests to `quietRoutes` (probes, scrapes) at debug.
 public struct AccessLogMiddleware: HTTPMiddleware {
     public static let message = "request completed"
     let logger: Logger
@@ -21,7 +21,10 @@ public struct AccessLogMiddleware: HTTPMiddleware {
         next.respond(to: request, context: context) { response in
             completion(response)
             let code = response.status.code
-            let level: Logger.Level = code >= 500 ? .error : (quiet && code < 400 ? .debug : .info)
+            // 503 and 504 are load shedding and deadlines, not faults: warning, so overload does not
+            // bury real errors.
+            let level: Logger.Level = code == 503 || code == 504 ? .warning
+                : code >= 500 ? .error : (quiet && code < 400 ? .debug : .info)
             guard level >= logger.logLevel else { return }
             let elapsed = monotonicNanos() &- context.receivedAtNanos
             let milliseconds = Double(elapsed / 1_000) / 1_000

@@ -67,6 +67,13 @@ struct AccessLogMiddlewareTests {
         #expect(record.level == .error)
     }
 
+    @Test func sheddingAndDeadlinesLogAtWarningLevel() throws {
+        for status in [HTTPStatus.serviceUnavailable, .gatewayTimeout] {
+            let record = try #require(run(.GET, "/v2/models/digits/ready", status: status))
+            #expect(record.level == .warning)
+        }
+    }
+
     @Test func unmatchedRouteAndHeadBodySize() throws {
         let missing = try #require(run(.GET, "/nope", status: .ok))
         #expect(missing.metadata["http.route"]?.description == "unmatched")

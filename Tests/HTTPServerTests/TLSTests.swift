@@ -13,6 +13,7 @@ import Testing
 struct TLSTests {
     @Test func curlTalksHTTPSWithLargeBodiesAndKeepAlive() throws {
         let pki = try TestPKI()
+        defer { pki.remove() }
         let s = try TestServer { $0.tls = pki.configuration }
         let base = "https://localhost:\(s.port)"
         let hello = try run(["curl", "-sS", "--cacert", pki.certificate, "\(base)/hello"])
@@ -40,6 +41,7 @@ struct TLSTests {
 
     @Test func onlyTLS12AndNewerAreAccepted() throws {
         let pki = try TestPKI()
+        defer { pki.remove() }
         let s = try TestServer { $0.tls = pki.configuration }
         let url = "https://localhost:\(s.port)/hello"
         for version in ["1.2", "1.3"] {
@@ -59,10 +61,12 @@ struct TLSTests {
 
     @Test func badFilesStopStartNamingTheFile() throws {
         let pki = try TestPKI()
+        defer { pki.remove() }
         let missing = pki.directory + "/missing.pem"
         let garbage = pki.directory + "/garbage.pem"
         try "not a key\n".write(toFile: garbage, atomically: true, encoding: .utf8)
         let other = try TestPKI()
+        defer { other.remove() }
         let cases: [(HTTPServer.TLSConfiguration, String)] = [
             (.init(certificateFile: missing, privateKeyFile: pki.key), missing),
             (.init(certificateFile: pki.certificate, privateKeyFile: missing), missing),
@@ -88,6 +92,7 @@ struct TLSTests {
 
     @Test func reloadSwitchesNewConnectionsToTheNewCertificate() throws {
         let pki = try TestPKI()
+        defer { pki.remove() }
         let served = pki.directory + "/served"
         try FileManager.default.createDirectory(atPath: served, withIntermediateDirectories: true)
         let certificate = served + "/tls.crt", key = served + "/tls.key"
@@ -98,6 +103,7 @@ struct TLSTests {
         #expect(try run(["curl", "-sS", "--cacert", pki.certificate, url]).output == "hello")
 
         let renewed = try TestPKI()
+        defer { renewed.remove() }
         try FileManager.default.removeItem(atPath: certificate)
         try FileManager.default.removeItem(atPath: key)
         try FileManager.default.copyItem(atPath: renewed.certificate, toPath: certificate)
@@ -114,6 +120,7 @@ struct TLSTests {
 
     @Test func plaintextAndSilentClientsAreClosedAndTheServerCarriesOn() throws {
         let pki = try TestPKI()
+        defer { pki.remove() }
         let s = try TestServer {
             $0.tls = pki.configuration
             $0.headerReadTimeout = 0.5
@@ -133,7 +140,8 @@ struct TLSTests {
     }
 }
 
-/// A throwaway CA-less PKI: one self-signed certificate for `localhost` and 127.0.0.1, and its key.
+/// A throwaway CA-less PKI: one self-signed certificate for `localhost` and 127.0.0.1, and its key,
+/// in a temporary folder (`remove()` deletes it).
 struct TestPKI {
     let directory: String
     var certificate: String { directory + "/cert.pem" }
@@ -148,6 +156,8 @@ struct TestPKI {
                             "-keyout", directory + "/key.pem", "-out", directory + "/cert.pem"])
         guard made.status == 0 else { throw TestClient.Failure(description: "openssl req failed: \(made.errorOutput)") }
     }
+
+    func remove() { try? FileManager.default.removeItem(atPath: directory) }
 }
 
 struct ToolResult {

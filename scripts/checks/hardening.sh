@@ -4,7 +4,7 @@
 #   hardening_drain.py     zero-loss drain under steady load, and with batches running and queued
 #   hardening_overload.py  10x capacity for 30 s: bounded memory, only 200/503/504, normal service after
 #   hardening_tls.py       HTTPS (TLS 1.2+), SIGHUP reload, bad files, secrets never in the logs
-# About 2.5 minutes on 2 cores with the debug build. The fuzzers run from scripts/checks/fuzz.sh.
+# About 1.5 minutes on 2 cores with the debug build. The fuzzers run from scripts/checks/fuzz.sh.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source scripts/checks/lib.sh.inc
