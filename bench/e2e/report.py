@@ -209,8 +209,8 @@ def line_chart(s: Summary, key: str, title: str, ylabel: str, path: Path, log_y:
         if key == "rps" and HEADLINE_CONCURRENCY in s.concurrencies:
             a = s.median(PD, model, HEADLINE_CONCURRENCY, key)
             b = s.median(PEER, model, HEADLINE_CONCURRENCY, key)
-            ax.annotate(f"{a / b:.1f}x", (HEADLINE_CONCURRENCY, a), textcoords="offset points", xytext=(0, 8),
-                        ha="center", fontsize=10, fontweight="bold")
+            ax.annotate(f"{a / b:.1f}x", (HEADLINE_CONCURRENCY, a), textcoords="offset points", xytext=(-8, 6),
+                        ha="right", fontsize=10, fontweight="bold")
         ax.set_xscale("log", base=2)
         ax.set_xticks(s.concurrencies, [str(c) for c in s.concurrencies])
         ax.minorticks_off()
@@ -224,7 +224,7 @@ def line_chart(s: Summary, key: str, title: str, ylabel: str, path: Path, log_y:
         ax.set_ylabel(ylabel)
         ax.grid(True, which="major", alpha=0.3)
         ax.legend(fontsize=8, loc="best")
-    fig.suptitle(title)
+    fig.suptitle(f"{title}\npoints: median over rounds, bars: lowest to highest round", fontsize=11)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -1,6 +1,6 @@
 """Open Inference Protocol v2 REST service on FastAPI + uvicorn + onnxruntime.
 
-The peer in bench/e2e.sh: the service a team would write in Python to serve the same ONNX models. Every
+The peer in bench/e2e.sh: a plain Python service for the same ONNX models. Every
 worker process loads each `<MODEL_REPOSITORY>/<name>/<version>/model.onnx` once into an onnxruntime
 InferenceSession at import time; requests are parsed with orjson into numpy arrays, run, and answered with
 the v2 response shape (outputs with name, datatype, shape and flat data).
