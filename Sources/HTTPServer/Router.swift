@@ -1,3 +1,5 @@
+import Telemetry
+
 /// Routes requests by path template (`/v2/models/{model}/versions/{version}/infer`) and runs the
 /// middleware chain around the matched handler.
 ///
@@ -197,31 +199,11 @@ public final class Router: HTTPResponder, @unchecked Sendable {
     public static func errorResponse(_ status: HTTPStatus, _ message: String, headers: HTTPHeaders = [:]) -> HTTPResponse {
         var h = headers
         h.replaceOrAdd(name: "Content-Type", value: "application/json")
-        return HTTPResponse(status: status, headers: h, body: Array("{\"error\":\(jsonQuoted(message))}".utf8))
+        var body: [UInt8] = Array("{\"error\":".utf8)
+        body.appendJSONString(message)
+        body.append(UInt8(ascii: "}"))
+        return HTTPResponse(status: status, headers: h, body: body)
     }
-}
-
-/// A JSON string literal for `text`, with quotes, backslashes and control characters escaped.
-public func jsonQuoted(_ text: String) -> String {
-    var out = "\""
-    out.reserveCapacity(text.utf8.count + 2)
-    for scalar in text.unicodeScalars {
-        switch scalar {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\r": out += "\\r"
-        case "\t": out += "\\t"
-        default:
-            if scalar.value < 0x20 {
-                let hex = String(scalar.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            } else {
-                out.unicodeScalars.append(scalar)
-            }
-        }
-    }
-    return out + "\""
 }
 
 private struct HandlerResponder: HTTPResponder {

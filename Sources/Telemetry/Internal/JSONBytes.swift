@@ -12,8 +12,9 @@ extension Array where Element == UInt8 {
     }
 
     /// Appends `text` as a quoted JSON string (RFC 8259): quotes, backslashes and control
-    /// characters escaped, plus U+2028/U+2029 so the line is also valid JavaScript.
-    mutating func appendJSONString(_ text: String) {
+    /// characters escaped, plus U+2028/U+2029 so the line is also valid JavaScript. The one JSON
+    /// string escaper of the service: logs, spans, error bodies and inference responses use it.
+    public mutating func appendJSONString(_ text: String) {
         append(UInt8(ascii: "\""))
         var text = text
         text.withUTF8 { appendJSONEscaped($0) }
