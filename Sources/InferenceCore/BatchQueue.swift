@@ -109,19 +109,23 @@ public struct BatchQueue<Item> {
         return nil
     }
 
+    /// When the oldest request's delay ends, which forms a batch without any new arrival; nil when
+    /// the queue is empty. (The oldest request heads its group, and later heads are due later.)
+    public func nextBatchDue() -> UInt64? {
+        entries.first.map { $0.enqueuedAt &+ maxDelayNanos }
+    }
+
+    /// The earliest deadline of a queued request, if any has one.
+    public func earliestDeadline() -> UInt64? {
+        entries.lazy.compactMap(\.deadline).min()
+    }
+
     /// When the next decision is due without any new arrival: the oldest head's delay expiry or the
     /// earliest deadline, whichever comes first; nil when the queue is empty.
     public func nextWakeup() -> UInt64? {
-        var wake: UInt64? = nil
-        var considered = Set<[Int]>()
-        for entry in entries {
-            if !considered.contains(entry.signature) {
-                considered.insert(entry.signature)
-                let due = entry.enqueuedAt &+ maxDelayNanos
-                wake = min(wake ?? due, due)
-            }
-            if let deadline = entry.deadline { wake = min(wake ?? deadline, deadline) }
+        switch (nextBatchDue(), earliestDeadline()) {
+        case let (due?, deadline?): min(due, deadline)
+        case let (due, deadline): due ?? deadline
         }
-        return wake
     }
 }

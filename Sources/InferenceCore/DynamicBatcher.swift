@@ -84,6 +84,12 @@ public protocol BatcherObserver: Sendable {
 /// when the waiting rows reach the batch size or the oldest request has waited the maximum queue
 /// delay; expired and cancelled requests leave the queue before compute. `workerThreads` batch steps
 /// run at once.
+///
+/// Threads: a free worker forms the next batch itself, so under load a worker that finishes one
+/// batch takes the next without any hand-off, and a submitter wakes a worker only when a waiting
+/// worker has something new to decide (the first request in an empty queue, a batch that filled).
+/// One housekeeping thread answers requests whose deadline passes or whose client goes away while
+/// every worker is busy.
 public final class DynamicBatcher: Sendable {
     public struct Configuration: Sendable {
         public var maxBatchSize: Int
@@ -104,17 +110,22 @@ public final class DynamicBatcher: Sendable {
     let backend: any ModelBackend
     let observer: (any BatcherObserver)?
     private typealias Entry = BatchQueue<BatchRequest>.Entry
-    private typealias Batch = (entries: [Entry], trigger: BatchTrigger)
+
+    /// How often queued requests are checked for a client that went away.
+    private static let cancellationPollNanos: UInt64 = 50_000_000
 
     private let lock = ConditionLock()
-    /// The scheduler waits here for arrivals, free workers and deadlines.
-    private let schedulerWake = ConditionLock.Condition()
-    /// Workers wait here for formed batches.
+    /// Free workers wait here for a batch to become ready.
     private let workerWake = ConditionLock.Condition()
-    // Guarded by `lock`; only the scheduler thread forms batches from `queue`.
+    /// The housekeeping thread waits here for the next deadline.
+    private let housekeepingWake = ConditionLock.Condition()
+    // Guarded by `lock`.
     private nonisolated(unsafe) var queue: BatchQueue<BatchRequest>
-    private nonisolated(unsafe) var formed: [Batch] = []
+    private nonisolated(unsafe) var queuedRows = 0
+    private nonisolated(unsafe) var idleWorkers = 0
     private nonisolated(unsafe) var inFlight = 0
+    /// When the housekeeping thread wakes next on its own; a request due earlier must signal it.
+    private nonisolated(unsafe) var housekeepingWakeAt = UInt64.max
     private nonisolated(unsafe) var stopping = false
     private nonisolated(unsafe) var started = false
     private let nextBatchID = Atomic<UInt64>(1)
@@ -133,14 +144,14 @@ public final class DynamicBatcher: Sendable {
                                 capacity: max(1, configuration.maxQueueSize))
     }
 
-    /// Starts the scheduler thread and the worker threads.
+    /// Starts the worker threads and the housekeeping thread.
     public func start() {
         let first = lock.withLock { () -> Bool in
             defer { started = true }
             return !started
         }
         guard first else { return }
-        spawn("batch-\(metadata.name)") { [self] in schedulerLoop() }
+        spawn("batch-\(metadata.name)") { [self] in housekeepingLoop() }
         for index in 0..<workerCount {
             spawn("batch-\(metadata.name)-\(index)") { [self] in workerLoop() }
         }
@@ -172,8 +183,19 @@ public final class DynamicBatcher: Sendable {
         let signature = batchSignature(request.inputs)
         let now = clock()
         let (result, depth) = lock.withLock { () -> (BatchQueue<BatchRequest>.EnqueueResult, Int) in
+            let wasEmpty = queue.count == 0
             let r = stopping ? .draining : queue.enqueue(request, rows: request.rows, signature: signature, now: now, deadline: request.deadline)
-            if r == .accepted { schedulerWake.signal() }
+            if r == .accepted {
+                queuedRows += request.rows
+                // A waiting worker sleeps until the oldest request's delay ends (or indefinitely on an
+                // empty queue): wake one when that changes or a batch may have filled. Rows of
+                // different shapes are counted together, so this can wake a worker for nothing, never
+                // miss one.
+                if idleWorkers > 0 && (wasEmpty || queuedRows >= queue.maxBatchRows || configuration.maxQueueDelayNanos == 0) {
+                    workerWake.signal()
+                }
+                if let deadline = request.deadline, deadline < housekeepingWakeAt { housekeepingWake.signal() }
+            }
             return (r, queue.count)
         }
         switch result {
@@ -191,7 +213,7 @@ public final class DynamicBatcher: Sendable {
     public func drain() {
         lock.withLock {
             queue.startDraining()
-            schedulerWake.signal()
+            workerWake.broadcast()
         }
     }
 
@@ -199,7 +221,7 @@ public final class DynamicBatcher: Sendable {
     public func waitUntilIdle(timeoutNanos: UInt64) -> Bool {
         let deadline = DynamicBatcher.monotonicNow() &+ timeoutNanos
         while true {
-            if lock.withLock({ queue.count == 0 && formed.isEmpty && inFlight == 0 }) { return true }
+            if lock.withLock({ queue.count == 0 && inFlight == 0 }) { return true }
             if DynamicBatcher.monotonicNow() >= deadline { return false }
             usleep(2_000)
         }
@@ -210,11 +232,10 @@ public final class DynamicBatcher: Sendable {
         let left = lock.withLock { () -> [Entry] in
             stopping = true
             queue.startDraining()
-            schedulerWake.signal()
             workerWake.broadcast()
-            let pending = formed.flatMap(\.entries) + queue.remove { _ in true }
-            formed.removeAll()
-            return pending
+            housekeepingWake.signal()
+            queuedRows = 0
+            return queue.remove { _ in true }
         }
         for entry in left {
             entry.item.completion(.failure(InferenceError(.draining, "server shut down before the request ran")), nil)
@@ -232,65 +253,93 @@ public final class DynamicBatcher: Sendable {
         return signature
     }
 
-    /// The only place batches are formed: expires and cancels queued requests at any time, and forms
-    /// a batch whenever a worker is free and one is ready.
-    private func schedulerLoop() {
+    /// Removes (lock held) what expired at `now` and, if asked, what was cancelled, with the error each gets.
+    private func removeUnrunnable(now: UInt64, cancelled: Bool) -> [(Entry, InferenceError)] {
+        var failed: [(Entry, InferenceError)] = []
+        for entry in queue.removeExpired(now: now) {
+            failed.append((entry, InferenceError(.deadlineExceeded,
+                "request waited \((now &- entry.enqueuedAt) / 1_000_000) ms in the queue of model '\(metadata.name)' and passed its deadline")))
+        }
+        if cancelled {
+            for entry in queue.remove(where: { $0.item.isCancelled() }) {
+                failed.append((entry, Self.cancelledError))
+            }
+        }
+        for (entry, _) in failed { queuedRows -= entry.rows }
+        return failed
+    }
+
+    private static let cancelledError = InferenceError(.cancelled, "client went away before the request ran")
+
+    /// Reports the queue depth after requests left it, and answers those removed without running (lock not held).
+    private func left(depth: Int, failed: [(Entry, InferenceError)]) {
+        observer?.queueDepthChanged(model: metadata.name, version: metadata.version, depth: depth)
+        for (entry, error) in failed { entry.item.completion(.failure(error), nil) }
+    }
+
+    /// A worker: forms the next ready batch and runs it, or sleeps until one can be ready.
+    private func workerLoop() {
         lock.lock()
         while !stopping {
             let now = clock()
-            var failed: [(Entry, InferenceError)] = []
-            for entry in queue.removeExpired(now: now) {
-                failed.append((entry, InferenceError(.deadlineExceeded,
-                    "request waited \((now &- entry.enqueuedAt) / 1_000_000) ms in the queue of model '\(metadata.name)' and passed its deadline")))
-            }
-            for entry in queue.remove(where: { $0.item.isCancelled() }) {
-                failed.append((entry, InferenceError(.cancelled, "client went away before the request ran")))
-            }
-            var formedNow = false
-            while inFlight + formed.count < workerCount, let batch = queue.nextBatch(now: now) {
-                formed.append(batch)
-                formedNow = true
-                workerWake.signal()
-            }
-            if !failed.isEmpty || formedNow {
+            // Deadlines are checked when a batch is formed, so nothing expired is computed; cancellation
+            // is checked on the batch's members only (the housekeeping thread sweeps the whole queue).
+            var failed = queue.count > 0 ? removeUnrunnable(now: now, cancelled: false) : []
+            if let batch = queue.nextBatch(now: now) {
+                queuedRows -= batch.entries.reduce(0) { $0 + $1.rows }
+                inFlight += 1
+                let running = inFlight
                 let depth = queue.count
                 lock.unlock()
-                observer?.queueDepthChanged(model: metadata.name, version: metadata.version, depth: depth)
-                for (entry, error) in failed { entry.item.completion(.failure(error), nil) }
+                var members: [Entry] = []
+                members.reserveCapacity(batch.entries.count)
+                for entry in batch.entries {
+                    if entry.item.isCancelled() { failed.append((entry, Self.cancelledError)) } else { members.append(entry) }
+                }
+                left(depth: depth, failed: failed)
+                observer?.batchesInFlightChanged(model: metadata.name, version: metadata.version, count: running)
+                if !members.isEmpty { execute(members, trigger: batch.trigger) }
+                lock.lock()
+                inFlight -= 1
+                let remaining = inFlight
+                lock.unlock()
+                observer?.batchesInFlightChanged(model: metadata.name, version: metadata.version, count: remaining)
                 lock.lock()
                 continue
             }
-            // With a worker free, wake for the next delay expiry; otherwise only for deadlines (a
-            // finishing worker signals). Poll at least every 50 ms so cancelled requests leave promptly.
-            let free = inFlight + formed.count < workerCount
-            let due = free ? queue.nextWakeup() : queue.entries.compactMap(\.deadline).min()
-            lock.wait(schedulerWake, until: min(due ?? UInt64.max, now &+ 50_000_000))
+            if !failed.isEmpty {
+                let depth = queue.count
+                lock.unlock()
+                left(depth: depth, failed: failed)
+                lock.lock()
+                continue
+            }
+            idleWorkers += 1
+            lock.wait(workerWake, until: queue.nextBatchDue())
+            idleWorkers -= 1
         }
         lock.unlock()
     }
 
-    private func workerLoop() {
-        while true {
-            lock.lock()
-            while formed.isEmpty && !stopping { lock.wait(workerWake, until: nil) }
-            if formed.isEmpty {
+    /// Answers queued requests whose deadline passed or whose client went away, also while every
+    /// worker is busy; sleeps until the earliest deadline, polling for cancellation.
+    private func housekeepingLoop() {
+        lock.lock()
+        while !stopping {
+            let now = clock()
+            let failed = queue.count > 0 ? removeUnrunnable(now: now, cancelled: true) : []
+            if !failed.isEmpty {
+                let depth = queue.count
                 lock.unlock()
-                return
+                left(depth: depth, failed: failed)
+                lock.lock()
+                continue
             }
-            let batch = formed.removeFirst()
-            inFlight += 1
-            let running = inFlight
-            lock.unlock()
-
-            observer?.batchesInFlightChanged(model: metadata.name, version: metadata.version, count: running)
-            execute(batch.entries, trigger: batch.trigger)
-            let remaining = lock.withLock { () -> Int in
-                inFlight -= 1
-                schedulerWake.signal()
-                return inFlight
-            }
-            observer?.batchesInFlightChanged(model: metadata.name, version: metadata.version, count: remaining)
+            housekeepingWakeAt = min(queue.earliestDeadline() ?? .max, now &+ Self.cancellationPollNanos)
+            lock.wait(housekeepingWake, until: housekeepingWakeAt)
+            housekeepingWakeAt = .max
         }
+        lock.unlock()
     }
 
     /// One batch step: assemble inputs, run the model, scatter outputs.

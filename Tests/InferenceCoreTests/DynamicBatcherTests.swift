@@ -70,6 +70,36 @@ final class Results: Sendable {
         #expect(sizes.count < rows.count, "requests were batched: \(sizes)")
     }
 
+    @Test func aWaitingWorkerFormsTheBatchWhenTheDelayEnds() throws {
+        let backend = DoublingBackend()
+        let batcher = DynamicBatcher(metadata: rowMetadata, backend: backend,
+                                     configuration: .init(maxBatchSize: 8, maxQueueDelayNanos: 30_000_000, maxQueueSize: 64, workerThreads: 2))
+        batcher.start()
+        defer { batcher.shutdown() }
+        let results = Results()
+        let submitted = DynamicBatcher.monotonicNow()
+        try batcher.submit(results.request(0, rows: 1))
+        try batcher.submit(results.request(1, rows: 2))
+        #expect(results.wait(2))
+        #expect(DynamicBatcher.monotonicNow() - submitted >= 30_000_000, "the batch waited for the delay")
+        #expect(backend.batchRows.withLock { $0 } == [3], "both requests ran in one batch")
+    }
+
+    @Test func drainRunsAPartialBatchAtOnce() throws {
+        let backend = DoublingBackend()
+        let batcher = DynamicBatcher(metadata: rowMetadata, backend: backend,
+                                     configuration: .init(maxBatchSize: 8, maxQueueDelayNanos: 60_000_000_000, maxQueueSize: 64, workerThreads: 1))
+        batcher.start()
+        defer { batcher.shutdown() }
+        let results = Results()
+        for id in 0..<3 { try batcher.submit(results.request(id, rows: 1)) }
+        usleep(20_000)
+        #expect(backend.batchRows.withLock { $0 }.isEmpty, "nothing runs before the (one-minute) delay")
+        batcher.drain()
+        #expect(results.wait(3))
+        #expect(backend.batchRows.withLock { $0 } == [3])
+    }
+
     @Test func fullQueueRejectsAtOnceAndDrainRefusesNewWork() throws {
         let backend = DoublingBackend(gated: true)
         let batcher = DynamicBatcher(metadata: rowMetadata, backend: backend,

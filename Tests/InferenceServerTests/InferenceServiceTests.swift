@@ -130,19 +130,26 @@ import Testing
         defer { _ = app.shutdown() }
         let port = app.server.localPort
         let failures = Mutex<[String]>([])
-        DispatchQueue.concurrentPerform(iterations: 16) { i in
-            do {
-                let c = try TestClient(port: port)
-                let base = Float(i * 10)
-                let body = #"{"inputs":[{"name":"x","shape":[1,4],"datatype":"FP32","data":[\#(base),\#(base + 1),\#(base + 2),\#(base + 3)]}]}"#
-                let r = try c.request("POST", "/v2/models/affine/infer", json: body)
-                let data = ((r.json?["outputs"] as? [[String: Any]])?.first?["data"] as? [Double]) ?? []
-                let want = (0..<4).map { Double((base + Float($0)) * 2 + 1) }
-                if data != want { failures.withLock { $0.append("client \(i): \(r.status) \(data)") } }
-            } catch {
-                failures.withLock { $0.append("client \(i): \(error)") }
-            }
+        // One thread per client, so all 16 are in flight at once however many cores there are.
+        let group = DispatchGroup()
+        for i in 0..<16 {
+            group.enter()
+            Thread {
+                defer { group.leave() }
+                do {
+                    let c = try TestClient(port: port)
+                    let base = Float(i * 10)
+                    let body = #"{"inputs":[{"name":"x","shape":[1,4],"datatype":"FP32","data":[\#(base),\#(base + 1),\#(base + 2),\#(base + 3)]}]}"#
+                    let r = try c.request("POST", "/v2/models/affine/infer", json: body)
+                    let data = ((r.json?["outputs"] as? [[String: Any]])?.first?["data"] as? [Double]) ?? []
+                    let want = (0..<4).map { Double((base + Float($0)) * 2 + 1) }
+                    if data != want { failures.withLock { $0.append("client \(i): \(r.status) \(data)") } }
+                } catch {
+                    failures.withLock { $0.append("client \(i): \(error)") }
+                }
+            }.start()
         }
+        #expect(group.wait(timeout: .now() + 30) == .success)
         #expect(failures.withLock { $0 }.isEmpty, "\(failures.withLock { $0 })")
         let runs = backend.runs.withLock { $0 }
         #expect(runs.reduce(0, +) == 16)
