@@ -100,7 +100,35 @@ private let floatPowersOfTen: [Float] = (0...10).map { exponent in
     return value
 }
 
+private let powersOfTenInt: [UInt64] = (0...8).map { exponent in
+    var value: UInt64 = 1
+    for _ in 0..<exponent { value *= 10 }
+    return value
+}
+
 extension JSONScanner {
+    /// The value and count of the decimal digits (0 to 8) starting at the cursor, read eight bytes at
+    /// once (SWAR); nil when fewer than eight bytes of the text remain or no digit starts there.
+    @inline(__always) func eightDigitChunk() -> (value: UInt64, count: Int)? {
+        guard end - position >= 8, let base = buffer.baseAddress else { return nil }
+        let word = UInt64(littleEndian: UnsafeRawPointer(base + position).loadUnaligned(as: UInt64.self))
+        // A byte is a digit when it is 0x3_ and adding 6 keeps it 0x3_. The addition can carry only out of
+        // a byte ≥ 0xFA, which is not a digit, so it cannot disturb the digits before the first non-digit.
+        let high = word & 0xF0F0_F0F0_F0F0_F0F0
+        let highPlus6 = (word &+ 0x0606_0606_0606_0606) & 0xF0F0_F0F0_F0F0_F0F0
+        let notDigit = (high ^ 0x3030_3030_3030_3030) | (highPlus6 ^ 0x3030_3030_3030_3030)
+        let count = notDigit == 0 ? 8 : notDigit.trailingZeroBitCount / 8
+        if count == 0 { return nil }
+        // The digits as byte values, shifted up so that missing leading digits read as zeros.
+        let keep: UInt64 = count == 8 ? .max : (1 << UInt64(count * 8)) &- 1
+        var digits = ((word & keep) &- (0x3030_3030_3030_3030 & keep)) << UInt64((8 - count) * 8)
+        // Combine neighbours: pairs (×10), then quads (×100), then the two halves (×10⁴).
+        digits = (digits &* 10) &+ (digits >> 8)
+        digits = (((digits & 0x0000_00FF_0000_00FF) &* (100 &+ (1_000_000 << 32)))
+                  &+ (((digits >> 16) & 0x0000_00FF_0000_00FF) &* (1 &+ (10_000 << 32)))) >> 32
+        return (digits, count)
+    }
+
     /// Scans a number (RFC 8259 §6: `-? (0 | [1-9][0-9]*) (\.[0-9]+)? ([eE][+-]?[0-9]+)?`) at the cursor.
     mutating func scanNumber() throws(InferenceError) -> JSONNumber {
         var n = JSONNumber()
@@ -112,6 +140,12 @@ extension JSONScanner {
             position += 1
             if current &- UInt8(ascii: "0") < 10 { throw syntaxError("leading zero in a number", at: n.start) }
         } else if first &- UInt8(ascii: "1") < 9 {
+            while significant <= 11, let (value, count) = eightDigitChunk() {
+                n.mantissa = n.mantissa &* powersOfTenInt[count] &+ value
+                significant += count
+                position += count
+                if count < 8 { break }
+            }
             while position < end {
                 let digit = buffer[position] &- UInt8(ascii: "0")
                 if digit >= 10 { break }
@@ -131,6 +165,18 @@ extension JSONScanner {
             n.isIntegerLiteral = false
             position += 1
             guard current &- UInt8(ascii: "0") < 10 else { throw syntaxError(expected: "a digit after '.'") }
+            if significant == 0 {
+                // Zeros before the first significant digit only scale the value.
+                while current == UInt8(ascii: "0") { n.exponent -= 1; position += 1 }
+            }
+            // Up to eight digits at a time while no digit can be dropped.
+            while significant <= 11, let (value, count) = eightDigitChunk() {
+                n.mantissa = n.mantissa &* powersOfTenInt[count] &+ value
+                significant += count
+                n.exponent -= count
+                position += count
+                if count < 8 { break }
+            }
             while position < end {
                 let digit = buffer[position] &- UInt8(ascii: "0")
                 if digit >= 10 { break }
