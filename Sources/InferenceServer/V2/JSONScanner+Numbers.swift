@@ -48,26 +48,26 @@ struct JSONNumber {
         // Exact operands give a correctly rounded result (Clinger's fast path).
         if !truncated && mantissa <= 1 << 53 && exponent >= -22 && exponent <= 22 {
             let m = Double(mantissa)
-            let d = exponent >= 0 ? m * powersOfTen[exponent] : m / powersOfTen[-exponent]
+            let d = exponent >= 0 ? m * exactPowerOfTen(exponent) : m / exactPowerOfTen(-exponent)
             return negative ? -d : d
         }
         return Double(literal(in: buffer))
     }
 
     /// The nearest `Float` (correctly rounded). Infinite when the literal is beyond `Float`'s range.
-    func floatValue(in buffer: UnsafeBufferPointer<UInt8>) -> Float? {
+    @inline(__always) func floatValue(in buffer: UnsafeBufferPointer<UInt8>) -> Float? {
         if mantissa == 0 && !truncated { return negative ? -0.0 : 0.0 }
         if exponent >= -22 && exponent <= 22 {
             if !truncated && mantissa <= 1 << 24 && exponent >= -10 && exponent <= 10 {
                 let m = Float(mantissa)
-                let f = exponent >= 0 ? m * floatPowersOfTen[exponent] : m / floatPowersOfTen[-exponent]
+                let f = exponent >= 0 ? m * exactFloatPowerOfTen(exponent) : m / exactFloatPowerOfTen(-exponent)
                 return negative ? -f : f
             }
             // Within about two units in the last place of the exact value (one rounding of the mantissa, one of
             // the product, and < 1e-18 relative from dropped digits). Rounding that double to Float is correct unless
             // it lies near a point halfway between two floats; those rare cases take the slow path.
             let m = Double(mantissa)
-            let d = exponent >= 0 ? m * powersOfTen[exponent] : m / powersOfTen[-exponent]
+            let d = exponent >= 0 ? m * exactPowerOfTen(exponent) : m / exactPowerOfTen(-exponent)
             let f = Float(d)
             if f.isFinite && f.nextUp.isFinite {
                 let fd = Double(f)
@@ -88,22 +88,33 @@ struct JSONNumber {
     }
 }
 
-private let powersOfTen: [Double] = (0...22).map { exponent in
-    var value = 1.0
-    for _ in 0..<exponent { value *= 10 }
-    return value
+// Powers of ten as switches over literals: a lookup table in read-only data, with no lazily
+// initialised global (whose check costs a call per number) and no array bounds check.
+
+/// 10^e for 0 ≤ e ≤ 22, all exact in a Double.
+@inline(__always) func exactPowerOfTen(_ e: Int) -> Double {
+    switch e {
+    case 0: 1e0; case 1: 1e1; case 2: 1e2; case 3: 1e3; case 4: 1e4; case 5: 1e5; case 6: 1e6; case 7: 1e7
+    case 8: 1e8; case 9: 1e9; case 10: 1e10; case 11: 1e11; case 12: 1e12; case 13: 1e13; case 14: 1e14
+    case 15: 1e15; case 16: 1e16; case 17: 1e17; case 18: 1e18; case 19: 1e19; case 20: 1e20; case 21: 1e21
+    default: 1e22
+    }
 }
 
-private let floatPowersOfTen: [Float] = (0...10).map { exponent in
-    var value: Float = 1
-    for _ in 0..<exponent { value *= 10 }
-    return value
+/// 10^e for 0 ≤ e ≤ 10, all exact in a Float.
+@inline(__always) func exactFloatPowerOfTen(_ e: Int) -> Float {
+    switch e {
+    case 0: 1e0; case 1: 1e1; case 2: 1e2; case 3: 1e3; case 4: 1e4; case 5: 1e5; case 6: 1e6; case 7: 1e7
+    case 8: 1e8; case 9: 1e9; default: 1e10
+    }
 }
 
-private let powersOfTenInt: [UInt64] = (0...8).map { exponent in
-    var value: UInt64 = 1
-    for _ in 0..<exponent { value *= 10 }
-    return value
+/// 10^e for 0 ≤ e ≤ 8.
+@inline(__always) func integerPowerOfTen(_ e: Int) -> UInt64 {
+    switch e {
+    case 0: 1; case 1: 10; case 2: 100; case 3: 1_000; case 4: 10_000; case 5: 100_000; case 6: 1_000_000
+    case 7: 10_000_000; default: 100_000_000
+    }
 }
 
 extension JSONScanner {
@@ -130,7 +141,7 @@ extension JSONScanner {
     }
 
     /// Scans a number (RFC 8259 §6: `-? (0 | [1-9][0-9]*) (\.[0-9]+)? ([eE][+-]?[0-9]+)?`) at the cursor.
-    mutating func scanNumber() throws(InferenceError) -> JSONNumber {
+    @inline(__always) mutating func scanNumber() throws(InferenceError) -> JSONNumber {
         var n = JSONNumber()
         n.start = position
         if current == UInt8(ascii: "-") { n.negative = true; position += 1 }
@@ -141,7 +152,7 @@ extension JSONScanner {
             if current &- UInt8(ascii: "0") < 10 { throw syntaxError("leading zero in a number", at: n.start) }
         } else if first &- UInt8(ascii: "1") < 9 {
             while significant <= 11, let (value, count) = eightDigitChunk() {
-                n.mantissa = n.mantissa &* powersOfTenInt[count] &+ value
+                n.mantissa = n.mantissa &* integerPowerOfTen(count) &+ value
                 significant += count
                 position += count
                 if count < 8 { break }
@@ -171,7 +182,7 @@ extension JSONScanner {
             }
             // Up to eight digits at a time while no digit can be dropped.
             while significant <= 11, let (value, count) = eightDigitChunk() {
-                n.mantissa = n.mantissa &* powersOfTenInt[count] &+ value
+                n.mantissa = n.mantissa &* integerPowerOfTen(count) &+ value
                 significant += count
                 n.exponent -= count
                 position += count

@@ -34,6 +34,7 @@ extension JSONScanner {
         try checkDepth(depth + 1)
         position += 1 // '['
         var first = true
+        if sink.type == .float32 { try decodeFloat32Run(&sink, first: &first) }
         while try nextElement(first: &first) {
             if current == UInt8(ascii: "[") {
                 try decodeArray(&sink, depth: depth + 1)
@@ -44,6 +45,30 @@ extension JSONScanner {
                 try decodeScalar(&sink, depth: depth + 1)
                 sink.result.count += 1
             }
+        }
+    }
+
+    /// The common case of FP32 data, a flat run of numbers, with no per-element dispatch: decodes numbers
+    /// until the first element it does not take (a nested array, a non-number, a value outside FP32, a full
+    /// sink), leaving the cursor and `first` for the general loop to go on from there.
+    private mutating func decodeFloat32Run(_ sink: inout Sink, first: inout Bool) throws(InferenceError) {
+        while sink.result.count < sink.capacity {
+            let resume = position
+            skipWhitespace()
+            if !first {
+                guard current == UInt8(ascii: ",") else { position = resume; return }
+                position += 1
+                skipWhitespace()
+            }
+            let byte = current
+            guard byte &- UInt8(ascii: "0") < 10
+                    || (byte == UInt8(ascii: "-") && position + 1 < end && buffer[position + 1] &- UInt8(ascii: "0") < 10)
+            else { position = resume; return }
+            let number = try scanNumber()
+            guard let value = number.floatValue(in: buffer), value.isFinite else { position = resume; return }
+            sink.base.storeBytes(of: value, toByteOffset: sink.result.count &* 4, as: Float.self)
+            sink.result.count += 1
+            first = false
         }
     }
 
