@@ -76,13 +76,36 @@ struct ByteBuffer: ~Copyable {
     /// header value can never start a new line.
     mutating func appendSanitised(_ text: String) {
         let start = count
-        var text = text
-        text.withUTF8 { utf8 in
+        // Native and small strings are contiguous: no copy of the String itself.
+        let done: Void? = text.utf8.withContiguousStorageIfAvailable { utf8 in
             if let source = utf8.baseAddress { append(UnsafeRawPointer(source), count: utf8.count) }
         }
+        if done == nil {
+            var copy = text
+            copy.withUTF8 { utf8 in
+                if let source = utf8.baseAddress { append(UnsafeRawPointer(source), count: utf8.count) }
+            }
+        }
+        // Eight bytes at a time: a word with no byte below 0x20 and none equal to 0x7F (the usual
+        // case) needs no byte-wise look.
         let written = (base + start).assumingMemoryBound(to: UInt8.self)
-        for i in 0..<(count - start) where written[i] < 0x20 || written[i] == 0x7F {
-            if written[i] != 0x09 { written[i] = 0x20 }
+        let n = count - start
+        var i = 0
+        while i + 8 <= n {
+            let word = UnsafeRawPointer(written + i).loadUnaligned(as: UInt64.self)
+            let low = (word &- 0x2020_2020_2020_2020) & ~word & 0x8080_8080_8080_8080
+            let flipped = word ^ 0x7F7F_7F7F_7F7F_7F7F
+            let delete = (flipped &- 0x0101_0101_0101_0101) & ~flipped & 0x8080_8080_8080_8080
+            if low | delete != 0 { ByteBuffer.sanitise(written + i, 8) }
+            i += 8
+        }
+        if i < n { ByteBuffer.sanitise(written + i, n - i) }
+    }
+
+    /// Control characters other than HTAB become spaces.
+    private static func sanitise(_ p: UnsafeMutablePointer<UInt8>, _ n: Int) {
+        for i in 0..<n where p[i] < 0x20 || p[i] == 0x7F {
+            if p[i] != 0x09 { p[i] = 0x20 }
         }
     }
 

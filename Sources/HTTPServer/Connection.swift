@@ -38,6 +38,8 @@ final class Connection {
     @exclusivity(unchecked) var inFlight = false
     @exclusivity(unchecked) var serial: UInt64 = 0
     @exclusivity(unchecked) var cancellation: CancellationToken?
+    /// The last request's token, when nothing else kept it: reused for the next request.
+    @exclusivity(unchecked) var spareToken: CancellationToken?
     @exclusivity(unchecked) var keepAlive = true
     @exclusivity(unchecked) var isHead = false
     @exclusivity(unchecked) var minorVersion = 1
@@ -56,6 +58,14 @@ final class Connection {
     @exclusivity(unchecked) var deadline: UInt64 = 0
     @exclusivity(unchecked) var deadlineKind = DeadlineKind.none
 
+    // Read budget (see `EventLoop+ReadBudget.swift`).
+    /// Bytes this connection counts against the server's buffer budget now.
+    @exclusivity(unchecked) var charged = 0
+    /// Body bytes of the request being answered: still charged, since the responder holds them.
+    @exclusivity(unchecked) var inFlightBytes = 0
+    /// Not read (no EPOLLIN) until the budget has room again; its read deadline is suspended.
+    @exclusivity(unchecked) var readPaused = false
+
     init(fd: Int32, slot: Int, remoteAddress: String, limits: HTTPParser.Limits, tls: TLSSession? = nil) {
         self.fd = fd
         self.tls = tls
@@ -67,6 +77,17 @@ final class Connection {
     func setDeadline(_ kind: DeadlineKind, at nanos: UInt64) {
         deadlineKind = kind
         deadline = kind == .none ? 0 : nanos
+    }
+
+    /// Memory held for this connection's unanswered input (received, or handed to the responder
+    /// and not answered yet) and unsent output.
+    var heldByteCount: Int {
+        var held = parser.retainedByteCount &+ inFlightBytes
+        if !pending.isEmpty {
+            for chunk in pending { held += chunk.count }
+            held -= pendingOffset
+        }
+        return held
     }
 
     // MARK: - Byte stream

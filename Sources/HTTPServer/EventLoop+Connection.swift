@@ -21,14 +21,18 @@ extension EventLoop {
             return
         }
         if events & EPOLLIN.rawValue != 0 && (connection.lingering || canRead(connection)) {
-            readable(connection)
+            if connection.lingering || mayRead(connection) {
+                readable(connection)
+            } else {
+                pauseReading(connection)
+            }
         } else if events & EPOLLRDHUP.rawValue != 0 && connection.inFlight {
             // The client went away while its request is being handled: cancel the work.
             close(connection)
         }
     }
 
-    private func canRead(_ c: Connection) -> Bool {
+    func canRead(_ c: Connection) -> Bool {
         !c.inFlight && c.pending.isEmpty && !c.closeAfterWrite
     }
 
@@ -89,8 +93,15 @@ extension EventLoop {
         let serial = self.serial
         let slot = connection.slot
         let requestID = RequestID.forRequest(request.headers)
-        let cancellation = CancellationToken()
+        let cancellation: CancellationToken
+        if let spare = connection.spareToken {
+            connection.spareToken = nil
+            cancellation = spare
+        } else {
+            cancellation = CancellationToken()
+        }
         connection.inFlight = true
+        if request.body.capacity != 0 { chargeInFlight(connection, request.body.capacity) }
         connection.serial = serial
         connection.keepAlive = keepAlive
         connection.isHead = request.method == .HEAD
@@ -99,18 +110,29 @@ extension EventLoop {
         connection.cancellation = cancellation
         connection.setDeadline(.none, at: 0)
         core.inFlightRequests.wrappingAdd(1, ordering: .relaxed)
-        let context = RequestContext(requestID: requestID, receivedAtNanos: monotonicNanos(),
-                                     remoteAddress: connection.remoteAddress,
-                                     localPort: core.localPort.load(ordering: .relaxed), cancellation: cancellation)
         dispatchingSerial = serial
         immediateResponse = nil
-        core.responder.respond(to: request, context: context) { [self] response in
-            post(slot: slot, serial: serial, response: response)
-        }
+        callResponder(request, requestID: requestID, remoteAddress: connection.remoteAddress,
+                      cancellation: cancellation, slot: slot, serial: serial)
         dispatchingSerial = 0
         if let immediate = immediateResponse {
             immediateResponse = nil
             encode(connection, immediate)
+        }
+    }
+
+    /// Kept out of line so that the context (and its reference to the cancellation token) is gone
+    /// when it returns, letting `encode` reuse the token.
+    @inline(never)
+    private func callResponder(_ request: HTTPRequest, requestID: String, remoteAddress: String,
+                               cancellation: CancellationToken, slot: Int, serial: UInt64) {
+        let context = RequestContext(requestID: requestID, receivedAtNanos: monotonicNanos(), remoteAddress: remoteAddress,
+                                     localPort: core.localPort.load(ordering: .relaxed), cancellation: cancellation)
+        let completion: ResponseCompletion = { [self] response in post(slot: slot, serial: serial, response: response) }
+        if let router = core.router {
+            router.route(request, context: context, completion: completion)
+        } else {
+            core.responder.respond(to: request, context: context, completion: completion)
         }
     }
 
@@ -132,7 +154,12 @@ extension EventLoop {
     /// Serialises the answer to the in-flight request into `out` (large bodies are sent at once).
     private func encode(_ connection: Connection, _ response: HTTPResponse) {
         connection.inFlight = false
-        connection.cancellation = nil
+        if connection.inFlightBytes != 0 { dischargeInFlight(connection) }
+        if var token = connection.cancellation {
+            connection.cancellation = nil
+            // Unique: the responder and middleware kept no reference, so no one can see it reused.
+            if isKnownUniquelyReferenced(&token) && token.recycle() { connection.spareToken = token }
+        }
         connection.unsentResponses += 1
         let close = !connection.keepAlive || core.draining.load(ordering: .relaxed)
         let outcome = ResponseEncoder.encodeHead(
@@ -251,6 +278,7 @@ extension EventLoop {
         connection.lingering = true
         connection.parser = HTTPParser(limits: .init(maxHeaderBytes: 64, maxBodyBytes: 0))
         connection.setDeadline(.linger, at: now &+ min(EventLoop.lingerNanos, settings.idleTimeoutNanos))
+        account(connection)
         updateInterest(connection)
     }
 
@@ -271,6 +299,8 @@ extension EventLoop {
 
     /// Sets the deadline matching the connection's state and the epoll interest.
     func afterIO(_ connection: Connection) {
+        account(connection)
+        if overdraft != nil { releaseOverdraft(ifDone: connection) }
         guard !connection.closed, !connection.lingering else { return }
         if !connection.pending.isEmpty {
             if connection.deadlineKind != .write {
@@ -306,6 +336,9 @@ extension EventLoop {
             wanted = EPOLLOUT.rawValue | (connection.inFlight ? EPOLLRDHUP.rawValue : 0)
         } else if connection.inFlight {
             wanted = EPOLLRDHUP.rawValue
+        } else if connection.readPaused {
+            // Waiting for buffer budget: the kernel's receive buffer fills and TCP pushes back.
+            wanted = 0
         } else {
             wanted = EPOLLIN.rawValue | EPOLLRDHUP.rawValue
         }
@@ -324,12 +357,14 @@ extension EventLoop {
         connection.unsentResponses = 0
         if connection.inFlight {
             connection.inFlight = false
+            if connection.inFlightBytes != 0 { dischargeInFlight(connection) }
             unfinished += 1
         }
         if unfinished > 0 { core.inFlightRequests.wrappingSubtract(unfinished, ordering: .relaxed) }
         if !connection.lingering { connection.tls?.close() }
         Glibc.close(connection.fd)
         connection.pending.removeAll()
+        release(connection)
         dispose(slot: connection.slot)
         let open = core.openConnections.wrappingSubtract(1, ordering: .relaxed).newValue
         core.connectionObserver?(-1, open)

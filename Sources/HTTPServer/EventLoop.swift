@@ -9,6 +9,8 @@ import Telemetry
 final class ServerCore: Sendable {
     let settings: LoopSettings
     let responder: any HTTPResponder
+    /// `responder` when it is a `Router`, which the loops call directly.
+    let router: Router?
     let logger: Logger
     let connectionObserver: (@Sendable (_ delta: Int, _ open: Int) -> Void)?
     let rejectionObserver: (@Sendable (HTTPStatus) -> Void)?
@@ -18,10 +20,22 @@ final class ServerCore: Sendable {
     let inFlightRequests = Atomic<Int>(0)
     let draining = Atomic<Bool>(false)
     let localPort = Atomic<Int>(0)
+    /// Bytes held for unanswered input and unsent output, as published by the loops (each loop
+    /// publishes its own count in steps of `LoopSettings.bufferSlack`).
+    let bufferedBytes = Atomic<Int>(0)
+    /// Highest `bufferedBytes` published so far.
+    let peakBufferedBytes = Atomic<Int>(0)
+    /// Times a connection was paused for the budget.
+    let readPauses = Atomic<Int>(0)
+    /// Loops with connections paused for the buffer budget.
+    let budgetWaiters = Atomic<Int>(0)
+    /// The running loops, for waking the ones waiting for budget; emptied at shutdown.
+    let loops = Mutex<[EventLoop]>([])
 
     init(configuration: HTTPServer.Configuration, responder: any HTTPResponder, logger: Logger) {
         settings = LoopSettings(configuration)
         self.responder = responder
+        router = responder as? Router
         self.logger = logger
         connectionObserver = configuration.connectionObserver
         rejectionObserver = configuration.rejectionObserver
@@ -48,6 +62,8 @@ final class EventLoop: @unchecked Sendable {
         var tasks: [@Sendable (EventLoop) -> Void] = []
         var wakeArmed = false
         var closed = false
+        /// Another loop released buffer budget this loop is waiting for.
+        var budgetReleased = false
     }
 
     static let wakeTag = UInt64.max
@@ -94,6 +110,23 @@ final class EventLoop: @unchecked Sendable {
     /// completion was called before `respond` returned (the common case: no lock, no wakeup).
     @exclusivity(unchecked) var dispatchingSerial: UInt64 = 0
     @exclusivity(unchecked) var immediateResponse: HTTPResponse?
+
+    // Buffer budget (see `EventLoop+ReadBudget.swift`).
+    /// Sum of this loop's connections' charges, exact.
+    @exclusivity(unchecked) var heldBytes = 0
+    /// The part of `heldBytes` in requests being answered (`Connection.inFlightBytes`).
+    @exclusivity(unchecked) var inFlightHeldBytes = 0
+    /// The part of `heldBytes` added to `core.bufferedBytes`.
+    @exclusivity(unchecked) var publishedBytes = 0
+    /// Connections not read until the budget has room, oldest first (closed ones removed lazily).
+    var pausedReads: [Connection] = []
+    /// The one connection of this loop that may read past the budget, so that some request always
+    /// completes and releases what it holds.
+    @exclusivity(unchecked) var overdraft: Connection?
+    /// Set when budget may have come free for a paused connection; acted on after the event batch.
+    @exclusivity(unchecked) var resumeWanted = false
+    /// Published in `core.budgetWaiters` while `pausedReads` is not empty.
+    let waitingForBudget = Atomic<Bool>(false)
 
     init(index: Int, core: ServerCore, listeners: [Int32], ownsListeners: Bool) throws {
         self.index = index
@@ -160,6 +193,18 @@ final class EventLoop: @unchecked Sendable {
 
     var isCurrentThread: Bool { threadID.load(ordering: .relaxed) == UInt(pthread_self()) }
 
+    /// Another loop released buffer budget: look at the paused connections again.
+    func wakeForBudget() {
+        let wake = inbox.withLock { box -> Bool in
+            if box.closed { return false }
+            box.budgetReleased = true
+            if box.wakeArmed { return false }
+            box.wakeArmed = true
+            return true
+        }
+        if wake { signalWake() }
+    }
+
     private func signalWake() {
         var one: UInt64 = 1
         _ = write(wakeFD, &one, 8)
@@ -198,6 +243,7 @@ final class EventLoop: @unchecked Sendable {
                 freeSlots.append(contentsOf: releasedSlots)
                 releasedSlots.removeAll(keepingCapacity: true)
             }
+            if resumeWanted { resumePausedReads() }
             if now >= nextSweep {
                 sweep()
                 nextSweep = now &+ settings.sweepIntervalNanos
@@ -210,11 +256,14 @@ final class EventLoop: @unchecked Sendable {
         var counter: UInt64 = 0
         _ = read(wakeFD, &counter, 8)
         var tasks: [@Sendable (EventLoop) -> Void] = []
-        inbox.withLock { box in
+        let budgetReleased = inbox.withLock { box -> Bool in
             box.wakeArmed = false
             swap(&box.completions, &spareCompletions)
             if !box.tasks.isEmpty { swap(&box.tasks, &tasks) }
+            defer { box.budgetReleased = false }
+            return box.budgetReleased
         }
+        if budgetReleased && !pausedReads.isEmpty { resumeWanted = true }
         for item in spareCompletions { complete(slot: item.slot, serial: item.serial, response: item.response) }
         spareCompletions.removeAll(keepingCapacity: true)
         for task in tasks { task(self) }
@@ -352,6 +401,8 @@ final class EventLoop: @unchecked Sendable {
 
     private func sweep() {
         resumeAcceptingIfDue()
+        // Also a fallback for budget released by another loop without a wake-up.
+        if !pausedReads.isEmpty { resumePausedReads() }
         for slot in connections.indices {
             guard let connection = connections[slot], connection.deadline != 0, now >= connection.deadline else {
                 continue

@@ -299,7 +299,16 @@ extension HTTPParser {
     }
 
     static func string(_ b: Bytes, _ range: Range<Int>) -> String {
-        String(decoding: UnsafeBufferPointer(rebasing: b[range]), as: UTF8.self)
+        let n = range.count
+        guard n <= 15, let source = b.baseAddress else {
+            return String(decoding: UnsafeBufferPointer(rebasing: b[range]), as: UTF8.self)
+        }
+        // Up to 15 bytes the string is built in place as a small string, and ASCII skips UTF-8
+        // validation (other bytes are repaired just as `String(decoding:as:)` would).
+        return String(unsafeUninitializedCapacity: n) { buffer in
+            buffer.baseAddress!.update(from: source + range.lowerBound, count: n)
+            return n
+        }
     }
 
     @inline(__always) static func isDigit(_ c: UInt8) -> Bool { c >= 0x30 && c <= 0x39 }

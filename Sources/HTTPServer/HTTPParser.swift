@@ -41,8 +41,9 @@ public struct HTTPParser: Sendable {
 
     /// Longest chunk-size line accepted, extensions included.
     public static let maxChunkLineBytes = 4096
-    /// Input capacity kept between requests; larger buffers are released once drained.
-    static let retainedCapacity = 32 * 1024
+    /// Input capacity kept between requests; larger buffers are released once drained, so that an
+    /// idle connection holds little memory.
+    static let retainedCapacity = 4 * 1024
     /// Body capacity reserved up front at most, so a large `Content-Length` alone costs no memory.
     static let maxInitialBodyReservation = 256 * 1024
 
@@ -74,6 +75,10 @@ public struct HTTPParser: Sendable {
 
     /// Bytes received but not yet consumed.
     public var bufferedByteCount: Int { input.count - cursor }
+
+    /// Memory the parser holds: its input buffer and the body being assembled (capacity, since a
+    /// body's capacity is reserved from its `Content-Length`).
+    public var retainedByteCount: Int { input.capacity + request.body.capacity }
 
     /// True between requests: nothing of the next request has arrived.
     public var isIdle: Bool { state == .head && cursor == input.count }
@@ -225,6 +230,7 @@ public struct HTTPParser: Sendable {
     private mutating func complete() -> Action {
         var finished = HTTPParser.emptyRequest()
         swap(&finished, &request)
+        releaseDrainedInput()
         state = .head
         lineStart = 0
         scanned = 0
@@ -233,7 +239,7 @@ public struct HTTPParser: Sendable {
         return .request(finished, keepAlive: keepAlive)
     }
 
-    static func emptyRequest() -> HTTPRequest { HTTPRequest(method: .GET, path: "") }
+    static func emptyRequest() -> HTTPRequest { HTTPRequest(method: .GET, path: "", headers: HTTPHeaders()) }
 
     private mutating func takeBodyBytes() {
         let n = min(input.count - cursor, remaining)
@@ -241,6 +247,16 @@ public struct HTTPParser: Sendable {
         request.body.append(contentsOf: input[cursor..<(cursor + n)])
         cursor += n
         remaining -= n
+        releaseDrainedInput()
+    }
+
+    /// A large input buffer whose bytes were all consumed (a read that carried a head and much of
+    /// a body) is freed now rather than at the next read, which may be long in coming.
+    @inline(__always) private mutating func releaseDrainedInput() {
+        if cursor == input.count && input.capacity > Self.retainedCapacity {
+            input = []
+            cursor = 0
+        }
     }
 
     /// RFC 9112 §2.2: a server should ignore empty lines received before the request line.

@@ -21,6 +21,12 @@ extension HTTPServer {
         public var idleTimeout: Double
         /// Open connections accepted at once; beyond it a new connection gets 503 and is closed.
         public var maxConnections: Int
+        /// Server-wide bound on bytes held for requests (heads and bodies being received, bodies the
+        /// responder has not answered yet) and response bytes the kernel has not taken. When it is
+        /// used up, connections are not read (TCP holds their clients back) until bytes are
+        /// released; an event loop with nothing in flight lets one connection read past it, so a
+        /// request as large as `maxBodyBytes` always completes. No request is refused for it.
+        public var maxBufferedBytes: Int
         /// Kernel accept queue length for each listening socket.
         public var listenBacklog: Int
         /// Called on an event-loop thread whenever a connection opens (`delta` +1) or closes (-1), with
@@ -38,7 +44,8 @@ extension HTTPServer {
         public init(host: String = "0.0.0.0", port: Int = 8080, eventLoopCount: Int = 2,
                     maxHeaderBytes: Int = 16 * 1024, maxBodyBytes: Int = 64 * 1024 * 1024,
                     headerReadTimeout: Double = 10, bodyReadTimeout: Double? = nil, idleTimeout: Double = 60,
-                    maxConnections: Int = 10_000, listenBacklog: Int = 1024, tls: TLSConfiguration? = nil,
+                    maxConnections: Int = 10_000, maxBufferedBytes: Int = 64 * 1024 * 1024,
+                    listenBacklog: Int = 1024, tls: TLSConfiguration? = nil,
                     connectionObserver: (@Sendable (_ delta: Int, _ open: Int) -> Void)? = nil,
                     rejectionObserver: (@Sendable (HTTPStatus) -> Void)? = nil) {
             self.host = host
@@ -50,6 +57,7 @@ extension HTTPServer {
             self.bodyReadTimeout = bodyReadTimeout
             self.idleTimeout = idleTimeout
             self.maxConnections = maxConnections
+            self.maxBufferedBytes = maxBufferedBytes
             self.listenBacklog = listenBacklog
             self.tls = tls
             self.connectionObserver = connectionObserver
@@ -86,6 +94,11 @@ struct LoopSettings: Sendable {
     let bodyTimeoutNanos: UInt64
     let idleTimeoutNanos: UInt64
     let maxConnections: Int
+    /// See `Configuration.maxBufferedBytes`.
+    let maxBufferedBytes: Int
+    /// How far a loop's own count may drift from what it published to the shared counter, so that
+    /// small requests never touch the shared cache line.
+    let bufferSlack: Int
     /// How often deadlines are checked.
     let sweepIntervalNanos: UInt64
 
@@ -99,6 +112,8 @@ struct LoopSettings: Sendable {
         bodyTimeoutNanos = nanos(c.bodyReadTimeout ?? c.headerReadTimeout)
         idleTimeoutNanos = nanos(c.idleTimeout)
         maxConnections = max(1, c.maxConnections)
+        maxBufferedBytes = max(1, c.maxBufferedBytes)
+        bufferSlack = max(1, min(64 * 1024, maxBufferedBytes / (8 * max(1, c.eventLoopCount))))
         let shortest = min(headerTimeoutNanos, bodyTimeoutNanos, idleTimeoutNanos)
         sweepIntervalNanos = min(max(shortest / 8, 5_000_000), 250_000_000)
     }

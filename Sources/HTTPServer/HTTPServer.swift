@@ -107,6 +107,7 @@ public final class HTTPServer: Sendable {
             throw error
         }
         core.localPort.store(Socket.localPort(listeners[0]), ordering: .releasing)
+        core.loops.withLock { $0 = loops }
 
         var threads: [pthread_t] = []
         for loop in loops {
@@ -119,6 +120,7 @@ public final class HTTPServer: Sendable {
                 }
                 for unstarted in loops.dropFirst(threads.count) { unstarted.discardUnstarted(closingListeners: true) }
                 if let shared { close(shared) }
+                core.loops.withLock { $0.removeAll() }
                 throw error
             }
         }
@@ -175,6 +177,25 @@ public final class HTTPServer: Sendable {
         return answer.yes.load(ordering: .relaxed)
     }
 
+    /// The buffer budget's state, asked of every loop: bytes held now (exact), connections paused
+    /// now, pauses so far, and the highest total published (within `bufferSlack` per loop).
+    func bufferState() -> (held: Int, paused: Int, pauses: Int, peak: Int) {
+        guard case .running(let loops, _, _) = lifecycle.withLock({ $0 }) else { return (0, 0, 0, 0) }
+        let sums = Mutex<(Int, Int)>((0, 0))
+        var waits: [DispatchSemaphore] = []
+        for loop in loops {
+            let done = DispatchSemaphore(value: 0)
+            if loop.execute({ l in
+                let state = l.budgetState()
+                sums.withLock { $0.0 += state.held; $0.1 += state.paused }
+                done.signal()
+            }) { waits.append(done) }
+        }
+        for done in waits { _ = done.wait(timeout: .now() + .seconds(5)) }
+        let (held, paused) = sums.withLock { $0 }
+        return (held, paused, core.readPauses.load(ordering: .relaxed), core.peakBufferedBytes.load(ordering: .relaxed))
+    }
+
     /// Closes every connection (cancelling requests still being handled) and listener, and joins the
     /// loop threads. Idempotent.
     public func shutdown() {
@@ -184,6 +205,7 @@ public final class HTTPServer: Sendable {
             return old
         }
         guard case .running(let loops, let threads, let shared) = previous else { return }
+        core.loops.withLock { $0.removeAll() }
         for loop in loops { loop.execute { $0.stop() } }
         let me = pthread_self()
         for thread in threads {

@@ -106,7 +106,10 @@ public struct HTTPHeaders: Sendable, Sequence, ExpressibleByDictionaryLiteral {
 
     public init() { fields = [] }
     public init(_ fields: [(String, String)]) { self.fields = fields.map { (name: $0.0, value: $0.1) } }
-    public init(dictionaryLiteral elements: (String, String)...) { self.init(elements) }
+    public init(dictionaryLiteral elements: (String, String)...) {
+        // `[:]` is every request's and response's default: skip building an array for it.
+        if elements.isEmpty { self.init() } else { self.init(elements) }
+    }
 
     public mutating func add(name: String, value: String) { fields.append((name: name, value: value)) }
 
@@ -117,6 +120,9 @@ public struct HTTPHeaders: Sendable, Sequence, ExpressibleByDictionaryLiteral {
     }
 
     public mutating func remove(name: String) {
+        // Mutating only when something matches: `removeAll(where:)` copies a shared array even when
+        // it removes nothing (a response's headers are usually shared with the copy it was made from).
+        guard fields.contains(where: { HTTPHeaders.equalsIgnoringCase($0.name, name) }) else { return }
         fields.removeAll { HTTPHeaders.equalsIgnoringCase($0.name, name) }
     }
 
@@ -139,9 +145,24 @@ public struct HTTPHeaders: Sendable, Sequence, ExpressibleByDictionaryLiteral {
     static func equalsIgnoringCase(_ a: String, _ b: String) -> Bool {
         let x = a.utf8, y = b.utf8
         guard x.count == y.count else { return false }
+        // Native and small strings are contiguous UTF-8: compare the buffers directly.
+        let fast = x.withContiguousStorageIfAvailable { p in
+            y.withContiguousStorageIfAvailable { q in equalsIgnoringCase(p, q) }
+        }
+        if let fast, let result = fast { return result }
         for (p, q) in zip(x, y) where p != q {
             let lp = p >= 65 && p <= 90 ? p | 0x20 : p
             let lq = q >= 65 && q <= 90 ? q | 0x20 : q
+            if lp != lq { return false }
+        }
+        return true
+    }
+
+    @inline(__always)
+    static func equalsIgnoringCase(_ p: UnsafeBufferPointer<UInt8>, _ q: UnsafeBufferPointer<UInt8>) -> Bool {
+        for i in 0..<p.count where p[i] != q[i] {
+            let lp = p[i] >= 65 && p[i] <= 90 ? p[i] | 0x20 : p[i]
+            let lq = q[i] >= 65 && q[i] <= 90 ? q[i] | 0x20 : q[i]
             if lp != lq { return false }
         }
         return true
@@ -187,7 +208,9 @@ public struct HTTPResponse: Sendable {
     public init(status: HTTPStatus = .ok, contentType: String, body: String, headers: HTTPHeaders = [:]) {
         var h = headers
         h.replaceOrAdd(name: "Content-Type", value: contentType)
-        self.init(status: status, headers: h, body: Array(body.utf8))
+        // A native or small String's UTF-8 is contiguous: one copy instead of an element-wise one.
+        let bytes = body.utf8.withContiguousStorageIfAvailable { Array($0) } ?? Array(body.utf8)
+        self.init(status: status, headers: h, body: bytes)
     }
 }
 
@@ -214,6 +237,14 @@ public final class CancellationToken: Sendable {
         for handler in toRun { handler() }
     }
 
+    /// Prepares a token that no one else references for another request on the same connection;
+    /// false if it was cancelled. Handlers registered but never run are dropped.
+    func recycle() -> Bool {
+        guard !isCancelled else { return false }
+        handlers.withLock { if !$0.isEmpty { $0.removeAll() } }
+        return true
+    }
+
     /// Runs `handler` when the request is cancelled (at once if it already is).
     public func onCancel(_ handler: @escaping @Sendable () -> Void) {
         let runNow = handlers.withLock { h -> Bool in
@@ -226,33 +257,99 @@ public final class CancellationToken: Sendable {
 }
 
 /// Per-request facts the server and router know, handed down the middleware chain.
+///
+/// A value type whose fields live in one copy-on-write box: the chain copies the context several
+/// times per request (into each middleware's completion), and a copy is then a single retain.
 public struct RequestContext: Sendable {
+    final class Storage: @unchecked Sendable {
+        // Why @unchecked Sendable is safe: a Storage is mutated only through `RequestContext.unique()`,
+        // that is while the one context holding it references it uniquely; shared ones are read-only.
+        var requestID: String
+        var receivedAtNanos: UInt64
+        var remoteAddress: String
+        var localPort: Int
+        var route: String
+        var parameters: [String: String]
+        var cancellation: CancellationToken
+        var values: [String: any Sendable]
+
+        init(requestID: String, receivedAtNanos: UInt64, remoteAddress: String, localPort: Int, route: String,
+             parameters: [String: String], cancellation: CancellationToken, values: [String: any Sendable]) {
+            self.requestID = requestID
+            self.receivedAtNanos = receivedAtNanos
+            self.remoteAddress = remoteAddress
+            self.localPort = localPort
+            self.route = route
+            self.parameters = parameters
+            self.cancellation = cancellation
+            self.values = values
+        }
+
+        func copy() -> Storage {
+            Storage(requestID: requestID, receivedAtNanos: receivedAtNanos, remoteAddress: remoteAddress, localPort: localPort,
+                    route: route, parameters: parameters, cancellation: cancellation, values: values)
+        }
+    }
+
+    private var storage: Storage
+
+    /// The box, copied first if another context shares it.
+    private mutating func unique() -> Storage {
+        if !isKnownUniquelyReferenced(&storage) { storage = storage.copy() }
+        return storage
+    }
+
     /// A process-unique id for log correlation (also sent back as `X-Request-Id` unless the client sent one).
-    public var requestID: String
+    public var requestID: String {
+        get { storage.requestID }
+        set { unique().requestID = newValue }
+    }
     /// Monotonic nanoseconds when the request head was complete.
-    public var receivedAtNanos: UInt64
-    public var remoteAddress: String
-    public var localPort: Int
+    public var receivedAtNanos: UInt64 {
+        get { storage.receivedAtNanos }
+        set { unique().receivedAtNanos = newValue }
+    }
+    public var remoteAddress: String {
+        get { storage.remoteAddress }
+        set { unique().remoteAddress = newValue }
+    }
+    public var localPort: Int {
+        get { storage.localPort }
+        set { unique().localPort = newValue }
+    }
     /// The matched route template (`/v2/models/{model}/infer`), `unmatched` when none matched.
-    public var route: String
+    public var route: String {
+        get { storage.route }
+        set { unique().route = newValue }
+    }
     /// Values of the template's `{name}` segments.
-    public var parameters: [String: String]
+    public var parameters: [String: String] {
+        get { storage.parameters }
+        _modify {
+            let box = unique()
+            yield &box.parameters
+        }
+    }
     /// Cancelled when the client disconnects before its response is written.
-    public var cancellation: CancellationToken
+    public var cancellation: CancellationToken {
+        get { storage.cancellation }
+        set { unique().cancellation = newValue }
+    }
     /// Free-form values middleware hands to handlers (for example the active span).
-    public var values: [String: any Sendable]
+    public var values: [String: any Sendable] {
+        get { storage.values }
+        _modify {
+            let box = unique()
+            yield &box.values
+        }
+    }
 
     public init(requestID: String, receivedAtNanos: UInt64, remoteAddress: String = "", localPort: Int = 0,
                 route: String = "unmatched", parameters: [String: String] = [:],
                 cancellation: CancellationToken = CancellationToken(), values: [String: any Sendable] = [:]) {
-        self.requestID = requestID
-        self.receivedAtNanos = receivedAtNanos
-        self.remoteAddress = remoteAddress
-        self.localPort = localPort
-        self.route = route
-        self.parameters = parameters
-        self.cancellation = cancellation
-        self.values = values
+        storage = Storage(requestID: requestID, receivedAtNanos: receivedAtNanos, remoteAddress: remoteAddress,
+                          localPort: localPort, route: route, parameters: parameters, cancellation: cancellation,
+                          values: values)
     }
 }
 

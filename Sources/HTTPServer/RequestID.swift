@@ -26,7 +26,12 @@ enum RequestID {
                 buffer[i] = hexDigit((n >> (4 * UInt64(d))) & 0xF)
                 i += 1
             }
-            return String(decoding: UnsafeRawBufferPointer(rebasing: buffer[0..<i]), as: UTF8.self)
+            // Hex is ASCII: up to 15 bytes this builds a small string without validating it.
+            let length = i
+            return String(unsafeUninitializedCapacity: length) { out in
+                UnsafeMutableRawPointer(out.baseAddress!).copyMemory(from: buffer.baseAddress!, byteCount: length)
+                return length
+            }
         }
     }
 

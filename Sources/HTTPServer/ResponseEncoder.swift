@@ -74,17 +74,26 @@ enum ResponseEncoder {
 
     /// Classifies a responder's header name by length first, so most names cost one comparison.
     static func managedField(_ name: String) -> ManagedField {
+        let utf8 = name.utf8
+        // Only these lengths can name a managed field: most names cost no more than this.
+        switch utf8.count {
+        case 4, 6, 10, 12, 14, 17: break
+        default: return .other
+        }
+        if let kind = utf8.withContiguousStorageIfAvailable(managedField) { return kind }
         var name = name
-        return name.withUTF8 { b -> ManagedField in
-            switch b.count {
-            case 4: return equalsLowercase(b, "date") ? .skip : .other
-            case 6: return equalsLowercase(b, "server") ? .skip : .other
-            case 10: return equalsLowercase(b, "connection") ? .connection : .other
-            case 12: return equalsLowercase(b, "x-request-id") ? .requestID : .other
-            case 14: return equalsLowercase(b, "content-length") ? .skip : .other
-            case 17: return equalsLowercase(b, "transfer-encoding") ? .skip : .other
-            default: return .other
-            }
+        return name.withUTF8(managedField)
+    }
+
+    static func managedField(_ b: UnsafeBufferPointer<UInt8>) -> ManagedField {
+        switch b.count {
+        case 4: return equalsLowercase(b, "date") ? .skip : .other
+        case 6: return equalsLowercase(b, "server") ? .skip : .other
+        case 10: return equalsLowercase(b, "connection") ? .connection : .other
+        case 12: return equalsLowercase(b, "x-request-id") ? .requestID : .other
+        case 14: return equalsLowercase(b, "content-length") ? .skip : .other
+        case 17: return equalsLowercase(b, "transfer-encoding") ? .skip : .other
+        default: return .other
         }
     }
 

@@ -30,13 +30,14 @@ public final class Router: HTTPResponder, @unchecked Sendable {
         let matchers: [Matcher]
         let hasParameters: Bool
 
-        init(template: String, segments: [Segment], method: HTTPMethod, handler: @escaping DeferredHandler) {
+        init(template: String, segments: [Segment], method: HTTPMethod, handler: @escaping DeferredHandler,
+             middleware: [any HTTPMiddleware]) {
             self.template = template
             self.segments = segments
             // The list entry gets the closure as registered (not read back from the dictionary,
             // which would wrap it in a reabstraction thunk).
             handlers = [method: handler]
-            methodList = [MethodHandler(method: method, handler: handler)]
+            methodList = [MethodHandler(method: method, handler: handler, middleware: middleware)]
             matchers = segments.map { segment in
                 switch segment {
                 case .literal(let text): .literal(Array(text.utf8))
@@ -46,10 +47,15 @@ public final class Router: HTTPResponder, @unchecked Sendable {
             hasParameters = matchers.contains { if case .parameter = $0 { true } else { false } }
         }
 
-        mutating func set(_ method: HTTPMethod, _ handler: @escaping DeferredHandler) {
+        mutating func set(_ method: HTTPMethod, _ handler: @escaping DeferredHandler, middleware: [any HTTPMiddleware]) {
             handlers[method] = handler
             methodList.removeAll { $0.method == method }
-            methodList.append(MethodHandler(method: method, handler: handler))
+            methodList.append(MethodHandler(method: method, handler: handler, middleware: middleware))
+        }
+
+        /// Builds the entries' chains again around the current middleware.
+        mutating func rechain(_ middleware: [any HTTPMiddleware]) {
+            methodList = methodList.map { MethodHandler(method: $0.method, handler: $0.handler, middleware: middleware) }
         }
 
         func handler(for method: HTTPMethod) -> MethodHandler? {
@@ -61,10 +67,13 @@ public final class Router: HTTPResponder, @unchecked Sendable {
     final class MethodHandler: Sendable {
         let method: HTTPMethod
         let handler: DeferredHandler
+        /// The middleware chain around `handler`, built once: a request walks it without allocating.
+        let chain: any HTTPResponder
 
-        init(method: HTTPMethod, handler: @escaping DeferredHandler) {
+        init(method: HTTPMethod, handler: @escaping DeferredHandler, middleware: [any HTTPMiddleware]) {
             self.method = method
             self.handler = handler
+            chain = Router.chain(middleware, around: HandlerResponder(handler: handler))
         }
     }
 
@@ -82,7 +91,10 @@ public final class Router: HTTPResponder, @unchecked Sendable {
     public init() {}
 
     /// Appends a middleware; the first added is the outermost.
-    public func add(middleware: any HTTPMiddleware) { self.middleware.append(middleware) }
+    public func add(middleware: any HTTPMiddleware) {
+        self.middleware.append(middleware)
+        for index in routes.indices { routes[index].rechain(self.middleware) }
+    }
 
     /// Registers a handler that answers on the event loop (cheap work only).
     public func on(_ method: HTTPMethod, _ template: String, _ handler: @escaping Handler) {
@@ -96,9 +108,9 @@ public final class Router: HTTPResponder, @unchecked Sendable {
             return .literal(String(part))
         }
         if let index = routes.firstIndex(where: { $0.segments == segments }) {
-            routes[index].set(method, handler)
+            routes[index].set(method, handler, middleware: middleware)
         } else {
-            routes.append(Route(template: template, segments: segments, method: method, handler: handler))
+            routes.append(Route(template: template, segments: segments, method: method, handler: handler, middleware: middleware))
         }
     }
 
@@ -173,14 +185,20 @@ public final class Router: HTTPResponder, @unchecked Sendable {
     }
 
     public func respond(to request: HTTPRequest, context: RequestContext, completion: @escaping ResponseCompletion) {
-        var context = context
+        route(request, context: context, completion: completion)
+    }
+
+    /// `respond` for a context the caller gives up (the event loop's): setting the route then
+    /// changes it in place instead of copying it.
+    func route(_ request: HTTPRequest, context: consuming RequestContext, completion: @escaping ResponseCompletion) {
         let endpoint: any HTTPResponder
         if let (index, parameters) = matchIndex(request.path) {
             context.route = routes[index].template
             context.parameters = parameters
             if let handler = routes[index].handler(for: request.method)
                 ?? (request.method == .HEAD ? routes[index].handler(for: .GET) : nil) {
-                endpoint = HandlerResponder(entry: handler)
+                handler.chain.respond(to: request, context: context, completion: completion)
+                return
             } else {
                 let route = routes[index]
                 let allowed = route.handlers.keys.map(\.description).sorted().joined(separator: ", ")
@@ -192,7 +210,14 @@ public final class Router: HTTPResponder, @unchecked Sendable {
             context.route = Router.unmatchedRoute
             endpoint = FixedResponder(response: Router.errorResponse(.notFound, "no route for path '\(request.path)'"))
         }
-        Chain(middleware: middleware[...], endpoint: endpoint).respond(to: request, context: context, completion: completion)
+        Router.chain(middleware, around: endpoint).respond(to: request, context: context, completion: completion)
+    }
+
+    /// `middleware` (first outermost) wrapped around `endpoint`.
+    static func chain(_ middleware: [any HTTPMiddleware], around endpoint: any HTTPResponder) -> any HTTPResponder {
+        var next = endpoint
+        for layer in middleware.reversed() { next = ChainLink(middleware: layer, next: next) }
+        return next
     }
 
     /// A JSON `{"error": "..."}` response.
@@ -206,10 +231,12 @@ public final class Router: HTTPResponder, @unchecked Sendable {
     }
 }
 
-private struct HandlerResponder: HTTPResponder {
-    let entry: Router.MethodHandler
+/// A registered handler as the innermost link of a chain.
+private final class HandlerResponder: HTTPResponder {
+    let handler: Router.DeferredHandler
+    init(handler: @escaping Router.DeferredHandler) { self.handler = handler }
     func respond(to request: HTTPRequest, context: RequestContext, completion: @escaping ResponseCompletion) {
-        entry.handler(request, context, completion)
+        handler(request, context, completion)
     }
 }
 
@@ -220,16 +247,18 @@ private struct FixedResponder: HTTPResponder {
     }
 }
 
-private struct Chain: HTTPResponder {
-    let middleware: ArraySlice<any HTTPMiddleware>
-    let endpoint: any HTTPResponder
+/// One middleware wrapping the rest of the chain; built once per route and method (classes, so that
+/// passing one on as `any HTTPResponder` allocates nothing).
+private final class ChainLink: HTTPResponder {
+    let middleware: any HTTPMiddleware
+    let next: any HTTPResponder
+
+    init(middleware: any HTTPMiddleware, next: any HTTPResponder) {
+        self.middleware = middleware
+        self.next = next
+    }
 
     func respond(to request: HTTPRequest, context: RequestContext, completion: @escaping ResponseCompletion) {
-        guard let first = middleware.first else {
-            endpoint.respond(to: request, context: context, completion: completion)
-            return
-        }
-        first.handle(request, context: context, next: Chain(middleware: middleware.dropFirst(), endpoint: endpoint),
-                     completion: completion)
+        middleware.handle(request, context: context, next: next, completion: completion)
     }
 }

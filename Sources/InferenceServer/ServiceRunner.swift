@@ -134,6 +134,7 @@ public final class Application: Sendable {
         configuration.eventLoopCount = settings.httpThreads
         configuration.maxBodyBytes = settings.maxBodyBytes
         configuration.maxConnections = settings.maxConnections
+        configuration.maxBufferedBytes = settings.maxBufferedBytes
         configuration.headerReadTimeout = settings.headerTimeoutSeconds
         configuration.idleTimeout = settings.idleTimeoutSeconds
         if !settings.tlsCertFile.isEmpty {

@@ -15,6 +15,7 @@ public struct Settings: Sendable, Equatable {
     public var httpThreads = 2
     public var maxBodyBytes = 64 << 20
     public var maxConnections = 10_000
+    public var maxBufferedBytes = 64 << 20
     public var headerTimeoutSeconds = 10.0
     public var idleTimeoutSeconds = 60.0
     public var logLevel = "info"
@@ -71,6 +72,9 @@ public struct Settings: Sendable, Equatable {
         int("HTTP_THREADS", "HTTP event-loop threads", \.httpThreads, 1...256),
         int("MAX_BODY_BYTES", "largest request body accepted (413 beyond)", \.maxBodyBytes, 1...(1 << 31)),
         int("MAX_CONNECTIONS", "open client connections accepted at once", \.maxConnections, 1...1_000_000),
+        int("MAX_BUFFERED_BYTES", "request and response bytes held server-wide (bodies arriving or being answered, "
+            + "unsent responses) before connections stop being read until some are released; at least MAX_BODY_BYTES, "
+            + "which it follows when unset", \.maxBufferedBytes, 1...(1 << 40)),
         double("HEADER_TIMEOUT_SECONDS", "time a client has to send a whole request (408 beyond)", \.headerTimeoutSeconds, 0.1...3600),
         double("IDLE_TIMEOUT_SECONDS", "idle keep-alive connections are closed after this", \.idleTimeoutSeconds, 0.1...86_400),
         choice("LOG_LEVEL", "trace, debug, info, notice, warning, error or critical", \.logLevel,
@@ -132,6 +136,13 @@ public struct Settings: Sendable, Equatable {
         }
         if settings.tlsCertFile.isEmpty != settings.tlsKeyFile.isEmpty {
             throw SettingsError(message: "TLS_CERT_FILE and TLS_KEY_FILE must be set together")
+        }
+        let budgetSet = environment["MAX_BUFFERED_BYTES"] != nil
+            || arguments.contains { $0 == "--max-buffered-bytes" || $0.hasPrefix("--max-buffered-bytes=") }
+        if !budgetSet { settings.maxBufferedBytes = max(settings.maxBufferedBytes, settings.maxBodyBytes) }
+        if settings.maxBufferedBytes < settings.maxBodyBytes {
+            throw SettingsError(message: "MAX_BUFFERED_BYTES=\(settings.maxBufferedBytes) is invalid: it must be at least "
+                                + "MAX_BODY_BYTES (\(settings.maxBodyBytes)), so that a largest request fits")
         }
         if !settings.otelTracesSamplerArg.isEmpty {
             guard let ratio = Double(settings.otelTracesSamplerArg), ratio >= 0, ratio <= 1 else {

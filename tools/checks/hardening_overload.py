@@ -14,9 +14,10 @@ from hardening_common import Checks, Server, call, infer_body, request_bytes
 from hardening_load import LoadGenerator
 
 # Resident memory bound under overload, MiB: below the dev overlay's 256 MiB container limit.
-# Measured peaks (bench/results/overload.md): this check 36 MiB (debug build); release 86 MiB with
+# Measured peaks (bench/results/overload.md): this check 36 MiB (debug build); release 37 to 86 MiB with
 # 4,000 connections of 4.3 KB requests; idle after loading the bundled models about 30 MiB. Large
-# requests on thousands of connections exceed it (745 MiB at 110 KB each): MAX_CONNECTIONS bounds that.
+# requests on thousands of connections (`--model cnn --rows 32`, 110 KB each) peak at 130 MiB: the
+# server-wide MAX_BUFFERED_BYTES budget (64 MiB) bounds them; before it they reached 745 MiB.
 RSS_BOUND_MIB = 200
 SETTINGS = {"WORKER_THREADS": "1", "MAX_BATCH_SIZE": "4", "MAX_QUEUE_SIZE": "256", "REQUEST_TIMEOUT_MS": "1000",
             "LOG_LEVEL": "warning"}

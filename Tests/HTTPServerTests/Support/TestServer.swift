@@ -58,6 +58,13 @@ final class TestServer {
                 completion(HTTPResponse(status: .ok, contentType: "text/plain", body: "gated"))
             }
         }
+        router.onDeferred(.POST, "/gated") { request, _, completion in
+            arrivals.count.wrappingAdd(1, ordering: .relaxed)
+            DispatchQueue.global().async {
+                _ = gate.wait()
+                completion(HTTPResponse(status: .ok, contentType: "text/plain", body: "\(request.body.count)"))
+            }
+        }
         router.onDeferred(.GET, "/hang") { _, context, _ in
             hung.tokens.withLock { $0.append(context.cancellation) }
         }
