@@ -298,7 +298,7 @@ public final class DynamicBatcher: Sendable {
                 }
                 left(depth: depth, failed: failed)
                 observer?.batchesInFlightChanged(model: metadata.name, version: metadata.version, count: running)
-                if !members.isEmpty { execute(members, trigger: batch.trigger) }
+                if !members.isEmpty { execute(members, trigger: batch.trigger, formedAt: now) }
                 lock.lock()
                 inFlight -= 1
                 let remaining = inFlight
@@ -343,12 +343,14 @@ public final class DynamicBatcher: Sendable {
     }
 
     /// One batch step: assemble inputs, run the model, scatter outputs.
-    func execute(_ entries: [BatchQueue<BatchRequest>.Entry], trigger: BatchTrigger) {
+    /// - Parameter formedAt: when the batch left the queue (checked against the members' deadlines),
+    ///   which ends their queue time and starts the batch step.
+    func execute(_ entries: [BatchQueue<BatchRequest>.Entry], trigger: BatchTrigger, formedAt: UInt64) {
         let batchID = nextBatchID.wrappingAdd(1, ordering: .relaxed).oldValue
         let members = entries.map { BatchRecord.Member(rows: $0.rows, enqueuedAt: $0.enqueuedAt, context: $0.item.context) }
         let observerContext = observer?.batchStarted(model: metadata.name, version: metadata.version, batchID: batchID,
                                                      trigger: trigger, members: members)
-        let startedAt = clock()
+        let startedAt = formedAt
         let totalRows = entries.reduce(0) { $0 + $1.rows }
         let feeds = BatchAssembly.concatenate(entries.map(\.item.inputs), inputNames: metadata.inputs.map(\.name),
                                               batched: metadata.maxBatchSize > 0)

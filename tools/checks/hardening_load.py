@@ -24,6 +24,8 @@ class Result:
         self.max_open = 0
         # 503 answers without a Retry-After header.
         self.missing_retry_after = 0
+        # Longest queue wait of a computed request, from its Server-Timing header.
+        self.max_queue_ms = 0.0
 
     def add_error(self, kind):
         self.errors[kind] = self.errors.get(kind, 0) + 1
@@ -58,8 +60,8 @@ class _Connection:
 
 
 def _parse(buffer):
-    """(status, bytes consumed, closes, has Retry-After) for one complete response at the start of
-    buffer, or None."""
+    """(status, bytes consumed, closes, has Retry-After, queue ms from Server-Timing or None) for one
+    complete response at the start of buffer, or None."""
     end = buffer.find(b"\r\n\r\n")
     if end < 0:
         return None
@@ -69,6 +71,7 @@ def _parse(buffer):
     length = 0
     closes = False
     retry_after = False
+    queue_ms = None
     for line in lines[1:]:
         name, _, value = line.partition(":")
         name = name.strip().lower()
@@ -78,10 +81,15 @@ def _parse(buffer):
             closes = True
         elif name == "retry-after":
             retry_after = True
+        elif name == "server-timing":
+            for metric in value.split(","):
+                label, _, params = metric.strip().partition(";")
+                if label == "queue" and params.startswith("dur="):
+                    queue_ms = float(params[4:])
     total = end + 4 + length
     if len(buffer) < total:
         return None
-    return status, total, closes, retry_after
+    return status, total, closes, retry_after, queue_ms
 
 
 class LoadGenerator:
@@ -165,8 +173,10 @@ class LoadGenerator:
             parsed = _parse(connection.incoming)
             if parsed is None:
                 return
-            status, used, closes, retry_after = parsed
+            status, used, closes, retry_after, queue_ms = parsed
             self.result.statuses[status] = self.result.statuses.get(status, 0) + 1
+            if queue_ms is not None:
+                self.result.max_queue_ms = max(self.result.max_queue_ms, queue_ms)
             if status == 503 and not retry_after:
                 self.result.missing_retry_after += 1
             self.result.latencies.append(now - connection.started)

@@ -54,6 +54,10 @@ def run(binary, seconds, factor, rss_bound_mib, report=None, model="mlp", rows=1
         checks.check(overload.statuses.get(200, 0) >= 0.2 * capacity * seconds,
                      f"overload: still serving: {overload.statuses.get(200, 0)} answered 200 "
                      f"({overload.statuses.get(200, 0) / seconds:.0f}/s, capacity {capacity:.0f}/s)")
+        timeout_ms = float(dict(SETTINGS, **(settings or {}))["REQUEST_TIMEOUT_MS"])
+        checks.check(overload.statuses.get(200, 0) > 0 and overload.max_queue_ms <= timeout_ms,
+                     f"overload: no computed request waited in the queue past its deadline (longest wait "
+                     f"{overload.max_queue_ms:.1f} ms, REQUEST_TIMEOUT_MS {timeout_ms:.0f}; later ones got 504)")
         checks.check(peak < rss_bound_mib, f"overload: peak resident memory {peak:.1f} MiB < {rss_bound_mib} MiB "
                                            f"(idle {idle_rss / 2**20:.1f} MiB)")
         metrics = call(server.port, "GET", "/metrics").body.decode()
@@ -81,6 +85,7 @@ def run(binary, seconds, factor, rss_bound_mib, report=None, model="mlp", rows=1
                            "capacity_rps": capacity, "offered_rps": rate, "seconds": seconds, "sent": overload.sent,
                            "statuses": overload.statuses, "errors": overload.errors,
                            "latency_ms": {p: overload.percentile(p) * 1000 for p in (50, 90, 99)},
+                           "longest_queue_wait_ms": overload.max_queue_ms,
                            "latency_max_ms": max(overload.latencies, default=0) * 1000,
                            "idle_rss_mib": idle_rss / 2**20, "peak_rss_mib": peak,
                            "peak_fds": max(overload.fd_samples), "connections": overload.max_open,
