@@ -76,6 +76,8 @@ public final class Application: Sendable {
     private let signalCount = Mutex<Int>(0)
 
     /// Probes and scrapes: access lines at debug level, no recorded spans.
+    /// The longest the shutdown waits for queued spans to reach the collector.
+    static let spanFlushSeconds = 5.0
     static let quietRoutes: Set<String> = ["/healthz", "/livez", "/readyz", "/metrics", "/v2/health/live", "/v2/health/ready"]
 
     /// Makes the model repository; its batchers report to the given observer.
@@ -262,8 +264,12 @@ public final class Application: Sendable {
         }
         for batcher in repository.batchers { batcher.shutdown() }
         server.shutdown()
-        if let tracing, !tracing.shutdown(timeout: .seconds(max(0.1, Double(deadline &- min(deadline, DynamicBatcher.monotonicNow())) / 1e9))) {
-            logger.warning("spans not flushed before the shutdown timeout")
+        // Queued spans get what is left of the shutdown timeout, at most `spanFlushSeconds`: a collector
+        // that is down or hanging must not hold a stopping pod for the whole grace period.
+        let left = Double(deadline &- min(deadline, DynamicBatcher.monotonicNow())) / 1e9
+        if let tracing, !tracing.shutdown(timeout: .seconds(max(0.1, min(left, Self.spanFlushSeconds)))) {
+            logger.warning("spans not flushed before the shutdown timeout",
+                           metadata: ["shutdown.span_flush_seconds": "\(min(left, Self.spanFlushSeconds))"])
         }
         logger.info("stopped", metadata: ["shutdown.clean": "\(clean)",
                                           "shutdown.duration_ms": "\((DynamicBatcher.monotonicNow() - started) / 1_000_000)"])

@@ -34,6 +34,12 @@ public struct Settings: Sendable, Equatable {
     public var otelTracesSampler = "parentbased_always_on"
     public var otelTracesSamplerArg = ""
     public var otelSDKDisabled = false
+    public var otelExporterOTLPCompression = "none"
+    public var otelExporterOTLPTimeoutMs = 10_000
+    public var otelBSPScheduleDelayMs = 5_000
+    public var otelBSPMaxQueueSize = 2_048
+    public var otelBSPMaxExportBatchSize = 512
+    public var otelBSPExportTimeoutMs = 30_000
 
     public init() {}
 
@@ -95,6 +101,15 @@ public struct Settings: Sendable, Equatable {
                ["always_on", "always_off", "traceidratio", "parentbased_always_on", "parentbased_always_off", "parentbased_traceidratio"]),
         string("OTEL_TRACES_SAMPLER_ARG", "sampling ratio for traceidratio samplers, 0 to 1", \.otelTracesSamplerArg),
         bool("OTEL_SDK_DISABLED", "true turns tracing off", \.otelSDKDisabled),
+        choice("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip or none for span exports (OTEL_EXPORTER_OTLP_TRACES_COMPRESSION overrides)",
+               \.otelExporterOTLPCompression, ["gzip", "none"]),
+        int("OTEL_EXPORTER_OTLP_TIMEOUT", "milliseconds one export request may take (OTEL_EXPORTER_OTLP_TRACES_TIMEOUT overrides)",
+            \.otelExporterOTLPTimeoutMs, 1...600_000),
+        int("OTEL_BSP_SCHEDULE_DELAY", "milliseconds between exports of a partial batch of spans", \.otelBSPScheduleDelayMs, 0...3_600_000),
+        int("OTEL_BSP_MAX_QUEUE_SIZE", "spans queued for export; more are dropped and counted", \.otelBSPMaxQueueSize, 1...1_000_000),
+        int("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "spans per export request", \.otelBSPMaxExportBatchSize, 1...1_000_000),
+        int("OTEL_BSP_EXPORT_TIMEOUT", "milliseconds one batch may spend in retries before its spans are dropped",
+            \.otelBSPExportTimeoutMs, 1...3_600_000),
     ]
 
     /// What the command line asked for besides settings.
