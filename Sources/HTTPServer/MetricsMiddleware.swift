@@ -4,17 +4,18 @@ import Telemetry
 /// Counts and times every request by method, route template and status code:
 /// `pd_http_requests_total{method,route,code}` and `pd_http_request_duration_seconds{method,route}`.
 /// Handles are made once per label set and cached; the duration carries the request's span as exemplar.
+///
+/// The method and route series are found when the request arrives (on its event loop, where the
+/// route string is in cache); the response, which may finish on another thread, only picks the
+/// counter of its status code from a table read without a lock.
 public final class MetricsMiddleware: HTTPMiddleware, Sendable {
     struct Key: Hashable {
         let method: String
         let route: String
-        let code: Int
     }
 
     let registry: MetricsRegistry
-    private let counters = Mutex<[Key: Counter]>([:])
-    private let durations = Mutex<[Key: Histogram]>([:])
-    static let knownMethods: Set<String> = ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"]
+    private let routes = Mutex<[Key: RouteSeries]>([:])
 
     public init(registry: MetricsRegistry = MetricsSystem.registry) {
         self.registry = registry
@@ -22,46 +23,113 @@ public final class MetricsMiddleware: HTTPMiddleware, Sendable {
         registry.describe(name: "pd_http_request_duration_seconds", help: "Time from a complete request head to its response, by method and route template.")
     }
 
+    /// The `method` label: the standard methods by name, anything else as `other` (bounded).
+    static func methodLabel(_ method: HTTPMethod) -> String {
+        switch method {
+        case .other: "other"
+        default: method.description
+        }
+    }
+
     /// Creates the series of the given routes up front, so they exist before the first request.
     public func prepare(method: String, route: String, code: Int) {
-        _ = counter(Key(method: method, route: route, code: code))
-        _ = duration(Key(method: method, route: route, code: 0))
+        _ = series(method: method, route: route).requests(code: code)
     }
 
     /// Counts a response the server wrote itself before routing (400, 408, 413, 431, …), for
     /// `HTTPServer.Configuration.rejectionObserver`.
     public func recordEarlyResponse(_ status: HTTPStatus) {
-        counter(Key(method: "other", route: Router.unmatchedRoute, code: status.code)).increment()
+        series(method: "other", route: Router.unmatchedRoute).requests(code: status.code).increment()
     }
 
-    func counter(_ key: Key) -> Counter {
-        counters.withLock { cache in
-            if let c = cache[key] { return c }
-            let c = Counter(label: "pd_http_requests_total",
-                            dimensions: [("method", key.method), ("route", key.route), ("code", String(key.code))], registry: registry)
-            cache[key] = c
-            return c
-        }
-    }
-
-    func duration(_ key: Key) -> Histogram {
-        durations.withLock { cache in
-            if let h = cache[key] { return h }
-            let h = Histogram(label: "pd_http_request_duration_seconds",
-                              dimensions: [("method", key.method), ("route", key.route)], registry: registry)
-            cache[key] = h
-            return h
+    func series(method: String, route: String) -> RouteSeries {
+        let key = Key(method: method, route: route)
+        if let found = routes.withLock({ $0[key] }) { return found }
+        // Made outside the lock (registering takes the registry's lock); a racing thread gets
+        // the same series from the registry, and the first one published wins.
+        let made = RouteSeries(method: method, route: route, registry: registry)
+        return routes.withLock { routes in
+            if let found = routes[key] { return found }
+            routes[key] = made
+            return made
         }
     }
 
     public func handle(_ request: HTTPRequest, context: RequestContext, next: any HTTPResponder,
                        completion: @escaping ResponseCompletion) {
-        let method = Self.knownMethods.contains(request.method.description) ? request.method.description : "other"
-        next.respond(to: request, context: context) { [self] response in
-            let seconds = Double(monotonicNanos() &- context.receivedAtNanos) / 1e9
-            counter(Key(method: method, route: context.route, code: response.status.code)).increment()
-            duration(Key(method: method, route: context.route, code: 0)).observe(seconds, exemplarFrom: ServiceContext.current)
+        let series = series(method: Self.methodLabel(request.method), route: context.route)
+        let receivedAt = context.receivedAtNanos
+        next.respond(to: request, context: context) { response in
+            let seconds = Double(monotonicNanos() &- receivedAt) / 1e9
+            series.requests(code: response.status.code).increment()
+            series.duration.observe(seconds, exemplarFrom: ServiceContext.current)
             completion(response)
+        }
+    }
+}
+
+/// The series of one method and route: the duration histogram, and a request counter per
+/// status code, made on first use and then found with one atomic load.
+final class RouteSeries: @unchecked Sendable {
+    // @unchecked: `slots` is allocated in `init`, freed in `deinit`, and only read and written
+    // through its Atomic elements; the boxes it points to are owned by `made` and never freed
+    // before the series.
+    let duration: Histogram
+    private let method: String
+    private let route: String
+    private let registry: MetricsRegistry
+    /// Codes 100...599: the bits of an unretained `CounterBox`, 0 until that counter is made.
+    private let slots: UnsafeMutablePointer<Atomic<UInt>>
+    private static let codes = 100...599
+    /// Owns every box `slots` points to, and holds counters for codes outside 100...599.
+    private let made = Mutex<(boxes: [CounterBox], unusual: [Int: Counter])>(([], [:]))
+
+    final class CounterBox: Sendable {
+        let counter: Counter
+        init(_ counter: Counter) { self.counter = counter }
+    }
+
+    init(method: String, route: String, registry: MetricsRegistry) {
+        self.method = method
+        self.route = route
+        self.registry = registry
+        duration = Histogram(label: "pd_http_request_duration_seconds", dimensions: [("method", method), ("route", route)],
+                             registry: registry)
+        slots = .allocate(capacity: RouteSeries.codes.count)
+        for i in 0..<RouteSeries.codes.count { (slots + i).initialize(to: Atomic(0)) }
+    }
+
+    deinit {
+        slots.deinitialize(count: RouteSeries.codes.count)
+        slots.deallocate()
+    }
+
+    @inline(__always)
+    func requests(code: Int) -> Counter {
+        if RouteSeries.codes.contains(code) {
+            let bits = slots[code - RouteSeries.codes.lowerBound].load(ordering: .acquiring)
+            if bits != 0 {
+                return Unmanaged<CounterBox>.fromOpaque(UnsafeRawPointer(bitPattern: bits)!)._withUnsafeGuaranteedRef { $0.counter }
+            }
+        }
+        return make(code: code)
+    }
+
+    private func make(code: Int) -> Counter {
+        let counter = Counter(label: "pd_http_requests_total",
+                              dimensions: [("method", method), ("route", route), ("code", String(code))], registry: registry)
+        return made.withLock { made in
+            guard RouteSeries.codes.contains(code) else {
+                made.unusual[code] = counter
+                return counter
+            }
+            let slot = slots + (code - RouteSeries.codes.lowerBound)
+            if slot.pointee.load(ordering: .acquiring) == 0 {
+                let box = CounterBox(counter)
+                made.boxes.append(box)
+                slot.pointee.store(UInt(bitPattern: Unmanaged.passUnretained(box).toOpaque()), ordering: .releasing)
+            }
+            return counter  // the registry returns the same series for the same labels
         }
     }
 }

@@ -3,18 +3,19 @@ import Telemetry
 /// Starts a server span per request from the incoming W3C `traceparent`/`tracestate` (an invalid or
 /// missing header starts a new trace and never fails the request), puts it in `context.values`
 /// under `TracingMiddleware.spanKey`, sends `traceparent` back on every response, and binds the span
-/// while the response travels outwards so access logs and exemplars carry its ids.
+/// while the response travels outwards so access logs and exemplars carry its ids. The span's name
+/// and attributes are only built when the sampler records it.
 public struct TracingMiddleware: HTTPMiddleware {
     public static let spanKey = "span"
     let tracer: Tracer
     let propagator = W3CTraceContextPropagator()
     /// Routes answered without a recorded span (probes, scrapes): they still get a `traceparent`
     /// in the caller's trace, but nothing is exported for them.
-    let untracedRoutes: Set<String>
+    let untracedRoutes: RouteSet
 
     public init(tracer: Tracer, untracedRoutes: Set<String> = []) {
         self.tracer = tracer
-        self.untracedRoutes = untracedRoutes
+        self.untracedRoutes = RouteSet(untracedRoutes)
     }
 
     public func handle(_ request: HTTPRequest, context: RequestContext, next: any HTTPResponder,
@@ -30,23 +31,27 @@ public struct TracingMiddleware: HTTPMiddleware {
             }
             return
         }
-        var attributes: SpanAttributes = [
-            "http.request.method": .string(request.method.description),
-            "http.route": .string(context.route),
-            "url.path": .string(request.path),
-            "server.port": .int(context.localPort),
-        ]
-        if let agent = request.headers["User-Agent"] { attributes["user_agent.original"] = .string(agent) }
-        let span = tracer.startSpan("\(request.method) \(context.route)", context: ServiceContext(traceContext: parent),
-                                    ofKind: .server, attributes: attributes)
+        let span = tracer.startSpan(context: ServiceContext(traceContext: parent), ofKind: .server) {
+            var attributes: SpanAttributes = [
+                "http.request.method": .string(request.method.description),
+                "http.route": .string(context.route),
+                "url.path": .string(request.path),
+                "server.port": .int(context.localPort),
+            ]
+            if let agent = request.headers["User-Agent"] { attributes["user_agent.original"] = .string(agent) }
+            return ("\(request.method) \(context.route)", attributes)
+        }
         var context = context
+        // Also when unsampled: the batcher lists member trace ids from it.
         context.values[Self.spanKey] = span
         next.respond(to: request, context: context) { [propagator] response in
             var response = response
             let code = response.status.code
-            span.setAttribute("http.response.status_code", .int(code))
-            if code >= 500 {
-                span.setStatus(.error(message: "HTTP \(code)"))
+            if span.isRecording {
+                span.setAttribute("http.response.status_code", .int(code))
+                if code >= 500 {
+                    span.setStatus(.error(message: "HTTP \(code)"))
+                }
             }
             propagator.inject(span.traceContext) { name, value in response.headers.replaceOrAdd(name: name, value: value) }
             span.end()

@@ -8,7 +8,10 @@ import Telemetry
 /// Metrics, spans and batch log lines of the inference path: the batcher's observer and the
 /// service's per-request hook. Every configured model's series exist from startup.
 final class InferenceTelemetry: BatcherObserver, InferenceObserver, Sendable {
-    struct Series: Sendable {
+    /// A model version's handles (a class, so that finding one copies a reference, not a dozen).
+    final class Series: Sendable {
+        /// `outcomes["success"]`, without a lookup on the common path.
+        let success: Counter
         let outcomes: [String: Counter]
         let requestDuration: Histogram
         let queueDuration: Histogram
@@ -19,16 +22,44 @@ final class InferenceTelemetry: BatcherObserver, InferenceObserver, Sendable {
         let queueCapacity: Gauge
         let inFlight: Gauge
         let ready: Gauge
+
+        init(success: Counter, outcomes: [String: Counter], requestDuration: Histogram, queueDuration: Histogram,
+             computeDuration: Histogram, batchSize: Histogram, batches: [BatchTrigger: Counter], queueDepth: Gauge,
+             queueCapacity: Gauge, inFlight: Gauge, ready: Gauge) {
+            self.success = success
+            self.outcomes = outcomes
+            self.requestDuration = requestDuration
+            self.queueDuration = queueDuration
+            self.computeDuration = computeDuration
+            self.batchSize = batchSize
+            self.batches = batches
+            self.queueDepth = queueDepth
+            self.queueCapacity = queueCapacity
+            self.inFlight = inFlight
+            self.ready = ready
+        }
+    }
+
+    /// Model name and version, hashed without building a combined string per lookup.
+    struct SeriesKey: Hashable {
+        let model: String
+        let version: String
     }
 
     static let outcomes = ["success", "invalid", "rejected", "timeout", "cancelled", "error"]
-    let series: [String: Series]
+    let series: [SeriesKey: Series]
+    /// The same series in a list: with a handful of models, comparing names (short strings
+    /// compare as two words) is cheaper than hashing them on every request and batch.
+    let seriesList: [(key: SeriesKey, series: Series)]
     let tracer: Tracer?
+    /// False when no span can ever be recorded (no tracer, or one that samples nothing): the
+    /// request's span is then never looked up.
+    let mayRecordSpans: Bool
     let logger = Logger(label: "batcher")
 
     init(entries: [ModelEntry], maxBatchSize: Int, queueCapacity: Int, registry: MetricsRegistry, tracer: Tracer?) {
         Self.describe(registry)
-        var all: [String: Series] = [:]
+        var all: [SeriesKey: Series] = [:]
         for entry in entries {
             let dims = [("model", entry.name), ("version", entry.version)]
             let rows = entry.batcher?.maxBatchRows ?? max(1, maxBatchSize)
@@ -36,10 +67,12 @@ final class InferenceTelemetry: BatcherObserver, InferenceObserver, Sendable {
             var b = 1
             while b < rows { bounds.append(Double(b)); b *= 2 }
             bounds.append(Double(rows))
+            let outcomes = Dictionary(uniqueKeysWithValues: Self.outcomes.map {
+                ($0, Counter(label: "pd_inference_requests_total", dimensions: dims + [("outcome", $0)], registry: registry))
+            })
             let s = Series(
-                outcomes: Dictionary(uniqueKeysWithValues: Self.outcomes.map {
-                    ($0, Counter(label: "pd_inference_requests_total", dimensions: dims + [("outcome", $0)], registry: registry))
-                }),
+                success: outcomes["success"]!,
+                outcomes: outcomes,
                 requestDuration: Histogram(label: "pd_inference_request_duration_seconds", dimensions: dims, registry: registry),
                 queueDuration: Histogram(label: "pd_inference_queue_duration_seconds", dimensions: dims, registry: registry),
                 computeDuration: Histogram(label: "pd_inference_compute_duration_seconds", dimensions: dims, registry: registry),
@@ -53,13 +86,13 @@ final class InferenceTelemetry: BatcherObserver, InferenceObserver, Sendable {
                 ready: Gauge(label: "pd_model_ready", dimensions: dims, registry: registry))
             s.queueCapacity.set(entry.batcher?.queueCapacity ?? queueCapacity)
             s.ready.set(entry.isReady ? 1 : 0)
-            all[Self.key(entry.name, entry.version)] = s
+            all[SeriesKey(model: entry.name, version: entry.version)] = s
         }
         series = all
+        seriesList = all.map { ($0.key, $0.value) }
         self.tracer = tracer
+        mayRecordSpans = tracer.map { $0.sampler != .alwaysOff } ?? false
     }
-
-    static func key(_ model: String, _ version: String) -> String { model + "\u{0}" + version }
 
     static func describe(_ registry: MetricsRegistry) {
         let help: [(String, String)] = [
@@ -77,47 +110,62 @@ final class InferenceTelemetry: BatcherObserver, InferenceObserver, Sendable {
         for (name, text) in help { registry.describe(name: name, help: text) }
     }
 
+    @inline(__always)
+    func series(_ model: String, _ version: String) -> Series? {
+        guard seriesList.count <= 8 else { return series[SeriesKey(model: model, version: version)] }
+        for entry in seriesList where entry.key.model == model && entry.key.version == version { return entry.series }
+        return nil
+    }
+
     // MARK: BatcherObserver
 
     func queueDepthChanged(model: String, version: String, depth: Int) {
-        series[Self.key(model, version)]?.queueDepth.set(depth)
+        series(model, version)?.queueDepth.set(depth)
     }
 
     func batchesInFlightChanged(model: String, version: String, count: Int) {
-        series[Self.key(model, version)]?.inFlight.set(count)
+        series(model, version)?.inFlight.set(count)
     }
 
     /// Starts the batch span: a new trace linked to every member request's span.
     func batchStarted(model: String, version: String, batchID: UInt64, trigger: BatchTrigger,
                       members: [BatchRecord.Member]) -> (any Sendable)? {
         guard let tracer else { return nil }
-        let links = members.compactMap { ($0.context as? TraceContext).map { SpanLink($0) } }
-        return tracer.startSpan("inference.batch", context: .topLevel, ofKind: .internal, attributes: [
-            "inference.model.name": .string(model), "inference.model.version": .string(version),
-            "inference.batch.id": .int(batchID), "inference.batch.trigger": .string(trigger.rawValue),
-            "inference.batch.requests": .int(members.count),
-        ], links: links)
+        let span = tracer.startSpan(context: .topLevel, ofKind: .internal) {
+            ("inference.batch", [
+                "inference.model.name": .string(model), "inference.model.version": .string(version),
+                "inference.batch.id": .int(batchID), "inference.batch.trigger": .string(trigger.rawValue),
+                "inference.batch.requests": .int(members.count),
+            ])
+        }
+        if span.isRecording {
+            for member in members {
+                if let context = member.context as? TraceContext { span.addLink(context) }
+            }
+        }
+        return span
     }
 
     func batchFinished(_ record: BatchRecord) {
         let e = record.execution
-        if let s = series[Self.key(record.model, record.version)] {
+        if let s = series(record.model, record.version) {
             s.computeDuration.observe(Double(e.computeNanos) / 1e9)
             s.batchSize.observe(Double(e.batchRows))
             s.batches[e.trigger]?.increment()
         }
         let span = e.observerContext as? Span
-        if let span, let tracer {
+        if let span, span.isRecording, let tracer {
             span.setAttribute("inference.batch.size", .int(e.batchRows))
             let parent = span.context
+            let clock = WallClock()
             for (name, start, end) in [("batch.assemble", e.startedAt, e.assembledAt), ("model.run", e.assembledAt, e.ranAt),
                                        ("batch.scatter", e.ranAt, e.finishedAt)] {
-                let child = tracer.startSpan(name, context: parent, at: WallClock.unixNanos(monotonic: start))
+                let child = tracer.startSpan(name, context: parent, at: clock.unixNanos(monotonic: start))
                 if name == "model.run", let error = record.error { child.setStatus(.error(message: error)) }
-                child.end(at: WallClock.unixNanos(monotonic: end))
+                child.end(at: clock.unixNanos(monotonic: end))
             }
             if let error = record.error { span.setStatus(.error(message: error)) }
-            span.end(at: WallClock.unixNanos(monotonic: e.finishedAt))
+            span.end(at: clock.unixNanos(monotonic: e.finishedAt))
         }
         guard logger.logLevel <= .debug || record.error != nil else { return }
         let traceIDs = record.members.compactMap { ($0.context as? TraceContext)?.traceID.description }
@@ -141,41 +189,55 @@ final class InferenceTelemetry: BatcherObserver, InferenceObserver, Sendable {
 
     func requestFinished(model: String, version: String, context: RequestContext, error: InferenceError?,
                          execution: BatchExecution?) {
-        let span = context.values[TracingMiddleware.spanKey] as? Span
-        if let s = series[Self.key(model, version)] {
-            s.outcomes[error?.outcome ?? "success"]?.increment()
+        let span = mayRecordSpans ? context.values[TracingMiddleware.spanKey] as? Span : nil
+        // Exemplars only point at spans that are exported.
+        let exemplar = span.flatMap { $0.isRecording ? $0.context : nil }
+        if let s = series(model, version) {
+            if let error {
+                s.outcomes[error.outcome]?.increment()
+            } else {
+                s.success.increment()
+            }
             let seconds = Double(monotonicNanos() &- context.receivedAtNanos) / 1e9
-            s.requestDuration.observe(seconds, exemplarFrom: span?.context)
-            if let execution { s.queueDuration.observe(Double(execution.queueNanos) / 1e9, exemplarFrom: span?.context) }
+            s.requestDuration.observe(seconds, exemplarFrom: exemplar)
+            if let execution { s.queueDuration.observe(Double(execution.queueNanos) / 1e9, exemplarFrom: exemplar) }
         }
-        guard let span, let tracer else { return }
+        guard let span, span.isRecording, let tracer else { return }
         span.setAttribute("inference.model.name", .string(model))
         span.setAttribute("inference.model.version", .string(version))
         if let error {
             span.recordError(error)
-            span.setStatus(.error(message: error.message))
+            // HTTP semantic conventions: a server span's status stays unset for 4xx (the client's fault).
+            if error.httpStatus.code >= 500 { span.setStatus(.error(message: error.message)) }
         }
         guard let e = execution else { return }
-        let queue = tracer.startSpan("inference.queue", context: span.context, at: WallClock.unixNanos(monotonic: e.enqueuedAt))
-        queue.end(at: WallClock.unixNanos(monotonic: e.startedAt))
+        let clock = WallClock()
+        let queue = tracer.startSpan("inference.queue", context: span.context, at: clock.unixNanos(monotonic: e.enqueuedAt))
+        queue.end(at: clock.unixNanos(monotonic: e.startedAt))
         var links: [SpanLink] = []
         if let batch = e.observerContext as? Span { links.append(SpanLink(batch.traceContext)) }
         let execute = tracer.startSpan("inference.execute", context: queue.context, attributes: [
             "inference.batch.id": .int(e.batchID), "inference.batch.size": .int(e.batchRows),
             "inference.batch.trigger": .string(e.trigger.rawValue),
-        ], links: links, at: WallClock.unixNanos(monotonic: e.startedAt))
+        ], links: links, at: clock.unixNanos(monotonic: e.startedAt))
         if let error { execute.setStatus(.error(message: error.message)) }
-        execute.end(at: WallClock.unixNanos(monotonic: e.finishedAt))
+        execute.end(at: clock.unixNanos(monotonic: e.finishedAt))
     }
 }
 
-/// Converts monotonic instants to wall-clock Unix nanoseconds for span timestamps.
-enum WallClock {
-    static func unixNanos(monotonic: UInt64) -> UInt64 {
+/// Converts monotonic instants to wall-clock Unix nanoseconds for span timestamps, with the
+/// offset between the two clocks read once (two clock reads) for all of a request's spans.
+struct WallClock {
+    private let offset: UInt64
+
+    init() {
         var real = timespec()
         clock_gettime(CLOCK_REALTIME, &real)
         let nowUnix = UInt64(real.tv_sec) * 1_000_000_000 + UInt64(real.tv_nsec)
-        let nowMono = monotonicNanos()
-        return nowUnix &- (nowMono &- monotonic)
+        offset = nowUnix &- monotonicNanos()
     }
+
+    func unixNanos(monotonic: UInt64) -> UInt64 { monotonic &+ offset }
+
+    static func unixNanos(monotonic: UInt64) -> UInt64 { WallClock().unixNanos(monotonic: monotonic) }
 }

@@ -22,45 +22,34 @@ enum SystemClock {
 extension Array where Element == UInt8 {
     /// Appends `2026-12-04T15:04:05.123Z` for a Unix time in nanoseconds (UTC, milliseconds).
     mutating func appendRFC3339Milliseconds(unixNanoseconds: UInt64) {
+        appendRaw(maxCount: 32) { $0.writeRFC3339Milliseconds(unixNanoseconds: unixNanoseconds) }
+    }
+}
+
+extension ByteCursor {
+    /// `2026-12-04T15:04:05.123Z` for a Unix time in nanoseconds (UTC, milliseconds); 24 bytes
+    /// up to the year 9999.
+    mutating func writeRFC3339Milliseconds(unixNanoseconds: UInt64) {
         let totalMillis = unixNanoseconds / 1_000_000
-        let millis = Int(totalMillis % 1000)
+        let millis = totalMillis % 1000
         let totalSeconds = Int64(totalMillis / 1000)
         let days = totalSeconds / 86_400
-        let secondOfDay = Int(totalSeconds % 86_400)
+        let secondOfDay = UInt64(totalSeconds % 86_400)
         let (year, month, day) = civilDate(daysSinceEpoch: days)
-        appendDigits(year, width: 4)
-        append(UInt8(ascii: "-"))
-        appendDigits(month, width: 2)
-        append(UInt8(ascii: "-"))
-        appendDigits(day, width: 2)
-        append(UInt8(ascii: "T"))
-        appendDigits(secondOfDay / 3600, width: 2)
-        append(UInt8(ascii: ":"))
-        appendDigits(secondOfDay / 60 % 60, width: 2)
-        append(UInt8(ascii: ":"))
-        appendDigits(secondOfDay % 60, width: 2)
-        append(UInt8(ascii: "."))
-        appendDigits(millis, width: 3)
-        append(UInt8(ascii: "Z"))
-    }
-
-    /// Appends a non-negative integer left-padded with zeros to `width` digits.
-    mutating func appendDigits(_ value: Int, width: Int) {
-        var divisor = 1
-        for _ in 1..<width { divisor *= 10 }
-        var v = value
-        if v >= divisor * 10 {  // wider than requested: print all digits
-            var digits = 0
-            var t = v
-            while t > 0 { digits += 1; t /= 10 }
-            divisor = 1
-            for _ in 1..<digits { divisor *= 10 }
-        }
-        while divisor > 0 {
-            append(UInt8(truncatingIfNeeded: 48 + v / divisor))
-            v %= divisor
-            divisor /= 10
-        }
+        writeDigits(UInt64(year), width: 4)
+        write(UInt8(ascii: "-"))
+        writeDigits(UInt64(month), width: 2)
+        write(UInt8(ascii: "-"))
+        writeDigits(UInt64(day), width: 2)
+        write(UInt8(ascii: "T"))
+        writeDigits(secondOfDay / 3600, width: 2)
+        write(UInt8(ascii: ":"))
+        writeDigits(secondOfDay / 60 % 60, width: 2)
+        write(UInt8(ascii: ":"))
+        writeDigits(secondOfDay % 60, width: 2)
+        write(UInt8(ascii: "."))
+        writeDigits(millis, width: 3)
+        write(UInt8(ascii: "Z"))
     }
 }
 

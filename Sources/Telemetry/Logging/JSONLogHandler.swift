@@ -40,16 +40,7 @@ public struct JSONLogHandler: LogHandler {
     /// One complete line, newline included.
     static func formatLine(unixNanoseconds: UInt64, level: Logger.Level, label: String, message: String,
                            metadata: Logger.Metadata) -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(160 + message.utf8.count)
-        out.appendASCII("{\"ts\":\"")
-        out.appendRFC3339Milliseconds(unixNanoseconds: unixNanoseconds)
-        out.appendASCII("\",\"level\":\"")
-        out.appendUTF8(level.rawValue)
-        out.appendASCII("\",\"logger\":")
-        out.appendJSONString(label)
-        out.appendASCII(",\"msg\":")
-        out.appendJSONString(message)
+        var out = startLine(unixNanoseconds: unixNanoseconds, level: level, label: label, message: message)
 
         var fields: [(String, Logger.MetadataValue)] = []
         flatten(metadata, prefix: "", into: &fields)
@@ -65,6 +56,35 @@ public struct JSONLogHandler: LogHandler {
         }
         out.appendASCII("}\n")
         return out
+    }
+
+    /// `{"ts":"…","level":"…","logger":…,"msg":…` with room reserved for the fields.
+    static func startLine(unixNanoseconds: UInt64, level: Logger.Level, label: String, message: String) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(256 + message.utf8.count)
+        out.appendRaw(maxCount: lineStartBound(label: label, message: message)) {
+            writeLineStart(to: &$0, unixNanoseconds: unixNanoseconds, level: level, label: label, message: message)
+        }
+        return out
+    }
+
+    /// Most bytes `writeLineStart` writes.
+    static func lineStartBound(label: String, message: String) -> Int {
+        // `{"ts":"` + 24-byte time + `","level":"` + level (≤ 8) + `","logger":` + `,"msg":` = 68.
+        80 + ByteCursor.jsonStringBound(label) + ByteCursor.jsonStringBound(message)
+    }
+
+    static func writeLineStart(to out: inout ByteCursor, unixNanoseconds: UInt64, level: Logger.Level,
+                               label: String, message: String) {
+        out.write("{\"ts\":\"")
+        out.writeRFC3339Milliseconds(unixNanoseconds: unixNanoseconds)
+        out.write("\",\"level\":\"")
+        var level = level.rawValue
+        level.withUTF8 { out.write($0) }
+        out.write("\",\"logger\":")
+        out.writeJSONString(label)
+        out.write(",\"msg\":")
+        out.writeJSONString(message)
     }
 
     private static func rank(_ key: String) -> Int {

@@ -4,6 +4,10 @@ import Synchronization
 public protocol LogHandler: Sendable {
     func log(level: Logger.Level, message: String, metadata: Logger.Metadata?, source: String,
              file: String, function: String, line: UInt)
+    /// Writes a record whose fields come as an ordered `Logger.Fields` list (hot paths). The
+    /// default passes them as metadata to the method above.
+    func log(level: Logger.Level, message: String, fields: Logger.Fields, source: String,
+             file: String, function: String, line: UInt)
     subscript(metadataKey key: String) -> Logger.MetadataValue? { get set }
     var metadata: Logger.Metadata { get set }
     var logLevel: Logger.Level { get set }

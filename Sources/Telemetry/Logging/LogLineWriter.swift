@@ -11,8 +11,10 @@ public final class LogLineWriter: Sendable {
     public static let standardOutput = LogLineWriter(fileDescriptor: 1)
 
     private struct State {
-        var pending: [[UInt8]] = []
-        var pendingBytes = 0
+        /// Whole lines, back to back: a line is copied in, so its buffer is freed by the
+        /// thread that made it, and the writer thread swaps the whole chunk out at once.
+        var pending: [UInt8] = []
+        var pendingLines = 0
         var accepted = 0
         var completed = 0
         var writerIdle = true
@@ -52,9 +54,9 @@ public final class LogLineWriter: Sendable {
     @discardableResult
     public func write(_ line: [UInt8]) -> Bool {
         let signal: Bool? = state.withLock { state in
-            guard state.pending.count < capacity, state.pendingBytes + line.count <= maxBufferedBytes else { return nil }
-            state.pending.append(line)
-            state.pendingBytes += line.count
+            guard state.pendingLines < capacity, state.pending.count + line.count <= maxBufferedBytes else { return nil }
+            state.pending.append(contentsOf: line)
+            state.pendingLines += 1
             state.accepted += 1
             if state.writerIdle {
                 state.writerIdle = false
@@ -85,36 +87,35 @@ public final class LogLineWriter: Sendable {
     }
 
     private func run() {
-        var lines: [[UInt8]] = []
         var chunk: [UInt8] = []
         while true {
             wakeUp.wait()
             // Let lines gather for a moment so a busy server pays one wake-up and one write per
-            // millisecond, not per line.
-            sleepNanoseconds(1_000_000)
+            // few milliseconds, not per line. While lines keep coming the thread stays
+            // awake on this timer, so writers never need to signal it (a system call each).
             while true {
-                let (hasWork, taken): (Bool, [[UInt8]]) = state.withLock { state in
-                    if state.pending.isEmpty {
+                sleepNanoseconds(LogLineWriter.gatherNanoseconds)
+                // Swap the pending chunk with the emptied previous one, keeping both capacities.
+                let lines: Int = state.withLock { state in
+                    if state.pendingLines == 0 {
                         state.writerIdle = true
-                        return (false, [])
+                        return 0
                     }
-                    let taken = state.pending
-                    state.pending = lines  // hand back the emptied array to keep its capacity
-                    state.pendingBytes = 0
-                    return (true, taken)
+                    swap(&state.pending, &chunk)
+                    defer { state.pendingLines = 0 }
+                    return state.pendingLines
                 }
-                guard hasWork else { break }
-                lines = taken
-                chunk.removeAll(keepingCapacity: true)
-                for line in lines { chunk.append(contentsOf: line) }
+                guard lines > 0 else { break }
                 sink(chunk)
-                written.wrappingAdd(lines.count, ordering: .relaxed)
-                let count = lines.count
-                state.withLock { $0.completed += count }
-                lines.removeAll(keepingCapacity: true)
+                written.wrappingAdd(lines, ordering: .relaxed)
+                state.withLock { $0.completed += lines }
+                chunk.removeAll(keepingCapacity: true)
             }
         }
     }
+
+    /// How long lines gather before a write.
+    static let gatherNanoseconds: UInt64 = 5_000_000
 
     static func writeAll(_ bytes: [UInt8], to fd: Int32) {
         bytes.withUnsafeBytes { raw in

@@ -4,8 +4,19 @@ extension Logger {
     /// metadata and the call's (the call wins).
     public struct MetadataProvider: Sendable {
         private let provide: @Sendable () -> Metadata
+        /// True only for `traceContext`, whose two ids `JSONLogHandler` writes itself
+        /// without building a dictionary.
+        let isTraceContext: Bool
 
-        public init(_ provide: @escaping @Sendable () -> Metadata) { self.provide = provide }
+        public init(_ provide: @escaping @Sendable () -> Metadata) {
+            self.provide = provide
+            isTraceContext = false
+        }
+
+        private init(isTraceContext: Bool, _ provide: @escaping @Sendable () -> Metadata) {
+            self.provide = provide
+            self.isTraceContext = isTraceContext
+        }
 
         public func get() -> Metadata { provide() }
 
@@ -21,10 +32,10 @@ extension Logger {
 
         /// `trace_id` and `span_id` of the span bound to the current task or thread
         /// (`ServiceContext.current`); nothing outside a span.
-        public static let traceContext = MetadataProvider {
+        public static let traceContext = MetadataProvider(isTraceContext: true, {
             guard let context = ServiceContext.current?.traceContext, context.traceID.isValid else { return [:] }
             return ["trace_id": .string(context.traceID.description), "span_id": .string(context.spanID.description)]
-        }
+        })
     }
 
     /// A logger whose handler receives `metadataProvider` instead of the bootstrapped one.

@@ -45,61 +45,43 @@ extension MetricsRegistry {
         }
     }
 
+    /// Bytes written per `appendRaw` chunk: large enough to amortise growing the array,
+    /// small enough to stay in cache between growing and writing.
+    static let chunkBytes = 32 * 1024
+
     private func write(_ family: FamilySnapshot, openMetrics: Bool, into buffer: inout [UInt8]) {
         buffer.append(contentsOf: openMetrics ? family.openMetricsHeader : family.textHeader)
-        for series in family.series {
-            switch series.value {
-            case .counter(let counter):
-                buffer.append(contentsOf: openMetrics ? series.openMetricsPrefix : series.textPrefix)
-                buffer.appendSampleValue(counter.value)
-                buffer.append(UInt8(ascii: "\n"))
-            case .gauge(let gauge):
-                buffer.append(contentsOf: series.textPrefix)
-                buffer.appendSampleValue(gauge.value)
-                buffer.append(UInt8(ascii: "\n"))
-            case .callback(let read):
-                buffer.append(contentsOf: openMetrics ? series.openMetricsPrefix : series.textPrefix)
-                buffer.appendSampleValue(read())
-                buffer.append(UInt8(ascii: "\n"))
-            case .histogram(let histogram):
-                writeHistogram(histogram, series: series, family: family, openMetrics: openMetrics, into: &buffer)
+        if family.type == .histogram {
+            writeHistograms(family, openMetrics: openMetrics, into: &buffer)
+            return
+        }
+        let maxLine = family.maxLineBytes
+        family.rows.withUnsafeBufferPointer { rows in
+            family.prefixes.withUnsafeBufferPointer { prefixes in
+                let prefixes = prefixes.baseAddress!
+                var next = 0
+                while next < rows.count {
+                    buffer.appendRaw(maxCount: MetricsRegistry.chunkBytes + maxLine) { cursor in
+                        var out = cursor  // a local the optimiser keeps in registers
+                        defer { cursor = out }
+                        let chunkEnd = out.position + MetricsRegistry.chunkBytes
+                        while next < rows.count && out.position < chunkEnd {
+                            let row = rows[next]
+                            let prefix = openMetrics ? row.openMetrics : row.text
+                            out.writePadded(prefixes + Int(prefix.start), count: Int(prefix.count))
+                            switch row.value {
+                            case .counter(let counter): out.writeSampleValue(counter._withUnsafeGuaranteedRef { $0.value })
+                            case .gauge(let gauge): out.writeSampleValue(gauge._withUnsafeGuaranteedRef { $0.value })
+                            case .callback(let callback): out.writeSampleValue(callback._withUnsafeGuaranteedRef { $0.read() })
+                            case .histogram: preconditionFailure("histogram series in a \(family.type) family")
+                            }
+                            out.write(UInt8(ascii: "\n"))
+                            next += 1
+                        }
+                    }
+                }
             }
         }
-    }
-
-    private func writeHistogram(_ histogram: HistogramSeries, series: SeriesEntry, family: FamilySnapshot,
-                                openMetrics: Bool, into buffer: inout [UInt8]) {
-        let bucketLabels = openMetrics ? family.openMetricsBucketLabels : family.textBucketLabels
-        let withExemplars = openMetrics && histogram.hasExemplars.load(ordering: .relaxed)
-        var cumulative: UInt64 = 0
-        for i in 0..<histogram.bucketCount {
-            cumulative &+= histogram.count(bucket: i)
-            buffer.append(contentsOf: family.bucketPrefix)
-            if !series.labelText.isEmpty {
-                buffer.append(contentsOf: series.labelText)
-                buffer.append(UInt8(ascii: ","))
-            }
-            buffer.append(contentsOf: bucketLabels[i])
-            buffer.appendDecimal(cumulative)
-            if withExemplars, let exemplar = histogram.exemplar(bucket: i) {
-                buffer.appendASCII(" # {trace_id=\"")
-                exemplar.traceID.appendHex(to: &buffer)
-                buffer.appendASCII("\",span_id=\"")
-                exemplar.spanID.appendHex(to: &buffer)
-                buffer.appendASCII("\"} ")
-                buffer.appendSampleValue(exemplar.value)
-                buffer.append(UInt8(ascii: " "))
-                buffer.appendTimestampSeconds(unixNanoseconds: exemplar.unixNanoseconds)
-            }
-            buffer.append(UInt8(ascii: "\n"))
-        }
-        buffer.append(contentsOf: series.sumPrefix)
-        buffer.appendSampleValue(histogram.sum)
-        buffer.append(UInt8(ascii: "\n"))
-        // `_count` is the +Inf bucket by construction.
-        buffer.append(contentsOf: series.countPrefix)
-        buffer.appendDecimal(cumulative)
-        buffer.append(UInt8(ascii: "\n"))
     }
 
     private func write(_ family: CollectedMetricFamily, openMetrics: Bool, into buffer: inout [UInt8]) {

@@ -39,25 +39,19 @@ final class GaugeSeries: Sendable {
     var value: Double { Double(bitPattern: bits.load(ordering: .relaxed)) }
 }
 
-/// The latest exemplar of one histogram bucket.
-struct BucketExemplar: Sendable {
-    var traceID: TraceID
-    var spanID: SpanID
-    var value: Double
-    var unixNanoseconds: UInt64
-}
-
 /// Storage behind a `Histogram` handle: one atomic count per bucket (non-cumulative; the
 /// writer accumulates), an atomic sum, and the latest exemplar per bucket.
 final class HistogramSeries: @unchecked Sendable {
     // @unchecked: `counts` and `exemplars` are allocated and initialised once in `init`, never
-    // reassigned, and freed in `deinit`; every element is itself an Atomic or a Mutex.
+    // reassigned, and freed in `deinit`; every element is itself an Atomic or an ExemplarSlot
+    // (atomics behind a sequence lock).
     let upperBounds: [Double]
     private let counts: UnsafeMutablePointer<Atomic<UInt64>>
-    private let exemplars: UnsafeMutablePointer<Mutex<BucketExemplar?>>
+    private let exemplars: UnsafeMutablePointer<ExemplarSlot>
     private let sumBits = Atomic<UInt64>(Double(0).bitPattern)
-    /// Lets the writer skip the per-bucket locks of histograms that never saw an exemplar.
-    let hasExemplars = Atomic<Bool>(false)
+    /// Bit i set once bucket i (bit 63: any bucket from 63 on) holds an exemplar, so the
+    /// writer reads only the slots that have one.
+    private let exemplarBits = Atomic<UInt64>(0)
     let bucketCount: Int  // finite buckets + the +Inf bucket
 
     init(upperBounds: [Double]) {
@@ -67,7 +61,7 @@ final class HistogramSeries: @unchecked Sendable {
         exemplars = .allocate(capacity: bucketCount)
         for i in 0..<bucketCount {
             (counts + i).initialize(to: Atomic(0))
-            (exemplars + i).initialize(to: Mutex(nil))
+            (exemplars + i).initialize(to: ExemplarSlot())
         }
     }
 
@@ -109,13 +103,40 @@ final class HistogramSeries: @unchecked Sendable {
         sumBits.addDouble(value)
         let exemplar = BucketExemplar(traceID: traceID, spanID: spanID, value: value,
                                       unixNanoseconds: SystemClock.unixNanoseconds())
-        exemplars[index].withLock { $0 = exemplar }
-        if !hasExemplars.load(ordering: .relaxed) { hasExemplars.store(true, ordering: .relaxed) }
+        exemplars[index].store(exemplar)
+        let bit = HistogramSeries.exemplarBit(index)
+        if exemplarBits.load(ordering: .relaxed) & bit == 0 { exemplarBits.bitwiseOr(bit, ordering: .relaxed) }
     }
 
+    @inline(__always)
+    static func exemplarBit(_ bucket: Int) -> UInt64 { 1 << UInt64(min(bucket, 63)) }
+
+    @inline(__always)
     func count(bucket index: Int) -> UInt64 { counts[index].load(ordering: .relaxed) }
 
-    func exemplar(bucket index: Int) -> BucketExemplar? { exemplars[index].withLock { $0 } }
+    /// Which buckets may hold an exemplar (see `exemplarBit`); zero when none does.
+    @inline(__always)
+    var exemplarMask: UInt64 { exemplarBits.load(ordering: .relaxed) }
+
+    func exemplar(bucket index: Int) -> BucketExemplar? { exemplars[index].load() }
+
+    /// Reads a word of each cache line a scrape reads next (the bucket counts, and with
+    /// `exemplars` the slots in `exemplarMask`) and returns them combined, only so that the
+    /// reads are kept. The writer calls this for a whole batch of series first: misses of
+    /// reads that nothing waits on overlap, instead of stalling one at a time later.
+    @inline(__always)
+    func warmCache(exemplars withExemplars: Bool) -> UInt64 {
+        var word = counts[bucketCount - 1].load(ordering: .relaxed)
+        for i in stride(from: 0, to: bucketCount, by: 8) { word ^= counts[i].load(ordering: .relaxed) }
+        guard withExemplars else { return word }
+        var mask = exemplarMask
+        while mask != 0 {
+            let bucket = mask.trailingZeroBitCount
+            mask &= mask - 1
+            if bucket < bucketCount { word ^= exemplars[bucket].warmCache() }
+        }
+        return word
+    }
 
     var sum: Double { Double(bitPattern: sumBits.load(ordering: .relaxed)) }
 
@@ -129,8 +150,9 @@ final class HistogramSeries: @unchecked Sendable {
     func reset() {
         for i in 0..<bucketCount {
             counts[i].store(0, ordering: .relaxed)
-            exemplars[i].withLock { $0 = nil }
+            exemplars[i].clear()
         }
+        exemplarBits.store(0, ordering: .relaxed)
         sumBits.store(Double(0).bitPattern, ordering: .relaxed)
     }
 }

@@ -61,7 +61,7 @@ public final class MetricsRegistry: Sendable {
                                  help: String? = nil, _ read: @escaping @Sendable () -> Double) {
         precondition(type == .gauge || type == .counter || type == .untyped, "callbacks provide a single value")
         _ = series(name: label, dimensions: dimensions, type: type, help: help, upperBounds: [],
-                   replaceWith: .callback(read))
+                   replaceWith: .callback(CallbackSeries(read)))
     }
 
     func counterSeries(name: String, dimensions: [(String, String)], help: String?) -> CounterSeries {
@@ -180,7 +180,13 @@ enum SeriesValue: Sendable {
     case counter(CounterSeries)
     case gauge(GaugeSeries)
     case histogram(HistogramSeries)
-    case callback(@Sendable () -> Double)
+    case callback(CallbackSeries)
+}
+
+/// A series whose value is read at scrape time.
+final class CallbackSeries: Sendable {
+    let read: @Sendable () -> Double
+    init(_ read: @escaping @Sendable () -> Double) { self.read = read }
 }
 
 /// One series with everything the writer needs prerendered at creation.
@@ -191,6 +197,8 @@ final class SeriesEntry: Sendable {
     /// `name{labels} ` for counters, gauges and callbacks, per format.
     let textPrefix: [UInt8]
     let openMetricsPrefix: [UInt8]
+    /// `name_bucket{labels,le="` for histograms (the bound and `"} ` follow, from the family).
+    let bucketPrefix: [UInt8]
     /// `name_sum{labels} ` and `name_count{labels} ` for histograms.
     let sumPrefix: [UInt8]
     let countPrefix: [UInt8]
@@ -216,16 +224,27 @@ final class SeriesEntry: Sendable {
         case .histogram:
             textPrefix = []
             openMetricsPrefix = []
+            var bucket: [UInt8] = []
+            bucket.appendUTF8(familyName)
+            bucket.appendASCII("_bucket{")
+            if !labelText.isEmpty {
+                bucket.append(contentsOf: labelText)
+                bucket.append(UInt8(ascii: ","))
+            }
+            bucket.appendASCII("le=\"")
+            bucketPrefix = bucket
             sumPrefix = prefix(familyName + "_sum")
             countPrefix = prefix(familyName + "_count")
         case .counter:
             textPrefix = prefix(familyName)
             openMetricsPrefix = prefix(FamilySnapshot.openMetricsFamilyName(familyName, .counter) + "_total")
+            bucketPrefix = []
             sumPrefix = []
             countPrefix = []
         case .gauge, .untyped:
             textPrefix = prefix(familyName)
             openMetricsPrefix = textPrefix
+            bucketPrefix = []
             sumPrefix = []
             countPrefix = []
         }

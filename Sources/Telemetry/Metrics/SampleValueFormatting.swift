@@ -1,28 +1,16 @@
 /// Number rendering for the Prometheus text and OpenMetrics formats.
 extension Array where Element == UInt8 {
-    /// Appends a sample value. Integral values below 1e15 are written as integers (no
-    /// allocation); others use Swift's shortest round-trip representation, which both
-    /// formats' grammars accept (`0.25`, `1e-05`, `1.5e+20`). Non-finite values are
-    /// written `+Inf`, `-Inf`, `NaN`.
+    /// Appends a sample value (see `ByteCursor.writeSampleValue`): `NaN`, `+Inf`, `-Inf`,
+    /// integral values below 1e15 as integers, others as their shortest round-trip
+    /// `description` (`0.25`, `1e-05`, `1.5e+20`). Never allocates beyond the array's growth.
     @inline(__always)
     mutating func appendSampleValue(_ value: Double) {
-        if value.isNaN {
-            appendASCII("NaN")
-        } else if value.isInfinite {
-            appendASCII(value > 0 ? "+Inf" : "-Inf")
-        } else if value.magnitude < 1e15, value == value.rounded(.towardZero) {
-            appendDecimal(Int64(value))
-        } else {
-            appendUTF8(value.description)  // ≤ 24 bytes; a small string, no heap allocation up to 15
-        }
+        appendRaw(maxCount: ByteFormat.maxDoubleLength) { $0.writeSampleValue(value) }
     }
 
     /// Appends a Unix timestamp in seconds with millisecond precision (`1520879607.789`).
     mutating func appendTimestampSeconds(unixNanoseconds: UInt64) {
-        let millis = unixNanoseconds / 1_000_000
-        appendDecimal(millis / 1000)
-        append(UInt8(ascii: "."))
-        appendDigits(Int(millis % 1000), width: 3)
+        appendRaw(maxCount: ByteFormat.maxDecimalLength + 4) { $0.writeTimestampSeconds(unixNanoseconds: unixNanoseconds) }
     }
 
     /// Appends a label value escaped per the exposition formats: `\` → `\\`, `"` → `\"`,

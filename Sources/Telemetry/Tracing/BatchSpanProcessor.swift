@@ -100,6 +100,9 @@ public final class BatchSpanProcessor: SpanProcessor {
 
     private func run() {
         let delay = configuration.scheduleDelay.nanosecondsClamped
+        // Swapped with the queue, so both keep their capacity and nothing is copied.
+        var batch: [SpanData] = []
+        batch.reserveCapacity(configuration.maxExportBatchSize)
         while true {
             _ = wakeUp.wait(timeoutNanoseconds: delay)
             let (flushTarget, flushPending, shuttingDown) = state.withLock { state in
@@ -109,17 +112,23 @@ public final class BatchSpanProcessor: SpanProcessor {
             // Drain everything queued so far, one batch at a time. A timer tick or a full batch
             // also lands here; partial batches go out on the timer.
             while true {
-                let batch: [SpanData] = state.withLock { state in
-                    let n = min(state.queue.count, configuration.maxExportBatchSize)
-                    let batch = Array(state.queue.prefix(n))
-                    state.queue.removeFirst(n)
-                    return batch
+                state.withLock { state in
+                    // The whole queue when it fits one batch (the usual case): a swap, not a copy
+                    // and a shift of everything behind it while request threads wait for the lock.
+                    if state.queue.count <= configuration.maxExportBatchSize {
+                        swap(&batch, &state.queue)
+                    } else {
+                        let n = configuration.maxExportBatchSize
+                        batch.append(contentsOf: state.queue.prefix(n))
+                        state.queue.removeFirst(n)
+                    }
                 }
                 if batch.isEmpty { break }
                 switch exporter.export(batch) {
                 case .success: exported.wrappingAdd(batch.count, ordering: .relaxed)
                 case .failure: failed.wrappingAdd(batch.count, ordering: .relaxed)
                 }
+                batch.removeAll(keepingCapacity: true)
             }
             if shuttingDown {
                 exporter.shutdown()

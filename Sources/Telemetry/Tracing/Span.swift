@@ -13,6 +13,7 @@ public final class Span: Sendable {
     public let kind: SpanKind
     /// False for spans the sampler dropped.
     public let isRecording: Bool
+    /// 0 for a span that is not recording (its clock is not read).
     public let startTimeUnixNano: UInt64
     let processor: (any SpanProcessor)?
     let limits: SpanLimits
@@ -42,12 +43,21 @@ public final class Span: Sendable {
         self.startTimeUnixNano = startTimeUnixNano
         self.processor = processor
         self.limits = limits
-        var state = State(name: name, attributes: [:], links: [])
-        if isRecording {
+        guard isRecording else {
+            state = Mutex(State(name: name, attributes: SpanAttributes(), links: []))
+            return
+        }
+        var state = State(name: name, attributes: SpanAttributes(), links: [])
+        if attributes.count <= limits.maxAttributes {
+            state.attributes = attributes  // unique keys already: no need to add one by one
+        } else {
             for (key, value) in attributes { Span.set(key, value, in: &state, limits: limits) }
-            for link in links {
-                if state.links.count < limits.maxLinks { state.links.append(link) } else { state.droppedLinks += 1 }
-            }
+        }
+        if links.count <= limits.maxLinks {
+            state.links = links
+        } else {
+            state.links = Array(links.prefix(limits.maxLinks))
+            state.droppedLinks = links.count - limits.maxLinks
         }
         self.state = Mutex(state)
     }
@@ -154,11 +164,7 @@ public final class Span: Sendable {
     }
 
     private static func set(_ key: String, _ value: SpanAttribute, in state: inout State, limits: SpanLimits) {
-        if state.attributes[key] != nil || state.attributes.count < limits.maxAttributes {
-            state.attributes[key] = value
-        } else {
-            state.droppedAttributes += 1
-        }
+        if !state.attributes.set(key, value, limit: limits.maxAttributes) { state.droppedAttributes += 1 }
     }
 }
 

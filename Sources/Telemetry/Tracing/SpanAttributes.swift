@@ -24,6 +24,7 @@ public struct SpanAttributes: Sendable, Hashable, ExpressibleByDictionaryLiteral
     public init() {}
 
     public init(dictionaryLiteral elements: (String, SpanAttribute)...) {
+        entries.reserveCapacity(elements.count)
         for (key, value) in elements { self[key] = value }
     }
 
@@ -36,6 +37,18 @@ public struct SpanAttributes: Sendable, Hashable, ExpressibleByDictionaryLiteral
                 entries.append((key, newValue))
             }
         }
+    }
+
+    /// Sets `key` unless it is new and the list already holds `limit` entries; returns false
+    /// when it was dropped. One search instead of a lookup and then a set.
+    mutating func set(_ key: String, _ value: SpanAttribute, limit: Int) -> Bool {
+        if let index = entries.firstIndex(where: { $0.key == key }) {
+            entries[index].value = value
+            return true
+        }
+        guard entries.count < limit else { return false }
+        entries.append((key, value))
+        return true
     }
 
     public var count: Int { entries.count }

@@ -41,17 +41,19 @@ public struct TraceContext: Sendable, Hashable, CustomStringConvertible {
 
     /// The `traceparent` header value for this context (always version 00).
     public var traceparent: String {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(55)
-        bytes.appendASCII("00-")
-        traceID.appendHex(to: &bytes)
-        bytes.append(UInt8(ascii: "-"))
-        spanID.appendHex(to: &bytes)
-        bytes.append(UInt8(ascii: "-"))
-        let flagBits = UInt64(flags.rawValue)
-        bytes.append(HexCoding.digits[Int(flagBits >> 4)])
-        bytes.append(HexCoding.digits[Int(flagBits & 0xF)])
-        return String(decoding: bytes, as: UTF8.self)
+        String(unsafeUninitializedCapacity: 55) { buffer in
+            var out = ByteCursor(buffer.baseAddress!)
+            out.write("00-")
+            out.writeHex(traceID.high)
+            out.writeHex(traceID.low)
+            out.write(UInt8(ascii: "-"))
+            out.writeHex(spanID.value)
+            out.write(UInt8(ascii: "-"))
+            let flagBits = Int(flags.rawValue)
+            out.write(HexCoding.digits[flagBits >> 4])
+            out.write(HexCoding.digits[flagBits & 0xF])
+            return 55
+        }
     }
 
     /// The `tracestate` header value, or nil when there is nothing to send.

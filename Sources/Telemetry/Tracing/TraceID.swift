@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Synchronization
 
 /// A 16-byte W3C trace id, stored as two big-endian halves.
@@ -43,16 +46,17 @@ public struct TraceID: Sendable, Hashable, CustomStringConvertible {
 
     /// 32 lowercase hex digits.
     public var description: String {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(32)
-        appendHex(to: &bytes)
-        return String(decoding: bytes, as: UTF8.self)
+        String(unsafeUninitializedCapacity: 32) { buffer in
+            ByteFormat.writeHex(high, to: buffer.baseAddress!) + ByteFormat.writeHex(low, to: buffer.baseAddress! + 16)
+        }
     }
 
     @inline(__always)
     func appendHex(to buffer: inout [UInt8]) {
-        HexCoding.append(high, to: &buffer)
-        HexCoding.append(low, to: &buffer)
+        buffer.appendRaw(maxCount: 32) { out in
+            out.writeHex(high)
+            out.writeHex(low)
+        }
     }
 }
 
@@ -87,27 +91,15 @@ public struct SpanID: Sendable, Hashable, CustomStringConvertible {
 
     /// 16 lowercase hex digits.
     public var description: String {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(16)
-        appendHex(to: &bytes)
-        return String(decoding: bytes, as: UTF8.self)
+        String(unsafeUninitializedCapacity: 16) { ByteFormat.writeHex(value, to: $0.baseAddress!) }
     }
 
     @inline(__always)
-    func appendHex(to buffer: inout [UInt8]) { HexCoding.append(value, to: &buffer) }
+    func appendHex(to buffer: inout [UInt8]) { buffer.appendRaw(maxCount: 16) { $0.writeHex(value) } }
 }
 
 enum HexCoding {
     static let digits: [UInt8] = Array("0123456789abcdef".utf8)
-
-    @inline(__always)
-    static func append(_ value: UInt64, to buffer: inout [UInt8]) {
-        var shift = 60
-        while shift >= 0 {
-            buffer.append(digits[Int((value >> UInt64(shift)) & 0xF)])
-            shift -= 4
-        }
-    }
 
     /// Value of one lowercase hex digit, or nil (uppercase is rejected on purpose: W3C
     /// `HEXDIGLC`).
@@ -130,19 +122,37 @@ enum HexCoding {
     }
 }
 
-/// Fast, thread-safe id source: SplitMix64 over an atomic counter seeded from the system
-/// RNG. Every call is one atomic add plus a few multiplies; distinct calls yield distinct
-/// outputs (the finaliser is a bijection), and the output passes standard statistical tests,
-/// which is what trace-id randomness (W3C Level 2, 56 random low bits) asks for. Not for secrets.
+/// Fast, thread-safe id source: SplitMix64 over atomic counters seeded from the system RNG.
+/// Every call is one atomic add plus a few multiplies; distinct calls on one counter yield
+/// distinct outputs (the finaliser is a bijection), and the output passes standard
+/// statistical tests, which is what trace-id randomness (W3C Level 2, 56 random low bits)
+/// asks for. Not for secrets.
+///
+/// There are 16 counters, each on its own cache line, picked by the calling thread: when
+/// event-loop threads make ids at the same time, a single shared counter would move its cache
+/// line between cores on every id.
 enum IDGenerator {
-    private static let state: Atomic<UInt64> = {
+    private static let stripeCount = 16
+    /// Words between counters: 8 × 8 bytes, one cache line.
+    private static let stripeWords = 8
+
+    // nonisolated(unsafe): allocated and initialised once, never freed or reassigned; every
+    // access goes through the Atomic stored there.
+    nonisolated(unsafe) private static let counters: UnsafeMutablePointer<Atomic<UInt64>> = {
+        let words = stripeCount * stripeWords
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: words * 8, alignment: 64)
+        let counters = raw.bindMemory(to: Atomic<UInt64>.self, capacity: words)
         var system = SystemRandomNumberGenerator()
-        return Atomic(system.next())
+        for i in 0..<words { (counters + i).initialize(to: Atomic(system.next())) }
+        return counters
     }()
 
     @inline(__always)
     static func next() -> UInt64 {
-        let s = state.wrappingAdd(0x9E37_79B9_7F4A_7C15, ordering: .relaxed).newValue
+        // Threads are told apart by their pthread handle (the address of their control block).
+        let thread = UInt64(pthread_self())
+        let stripe = Int(truncatingIfNeeded: (thread &* 0x9E37_79B9_7F4A_7C15) >> 60)
+        let s = counters[stripe * stripeWords].wrappingAdd(0x9E37_79B9_7F4A_7C15, ordering: .relaxed).newValue
         var z = s
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB

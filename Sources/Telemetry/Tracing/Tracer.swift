@@ -28,6 +28,21 @@ public final class Tracer: Sendable {
     public func startSpan(_ operationName: String, context: ServiceContext? = ServiceContext.current,
                           ofKind kind: SpanKind = .internal, attributes: SpanAttributes = [:],
                           links: [SpanLink] = [], at startTimeUnixNano: UInt64? = nil) -> Span {
+        startSpan(context: context, ofKind: kind, links: links, at: startTimeUnixNano) { (operationName, attributes) }
+    }
+
+    /// Starts a span like `startSpan(_:context:ofKind:attributes:links:at:)`, but calls
+    /// `details` for its name and attributes only when the sampler records the span: an
+    /// unsampled request pays for its ids (which still propagate), not for strings it would
+    /// throw away. An unsampled span's `operationName` is empty and, unless `at` is given, its
+    /// start time is 0. (Sampling looks at the parent and the trace id, never at the name.)
+    ///
+    ///     let span = tracer.startSpan(context: parent, ofKind: .server) {
+    ///         ("\(request.method) \(route)", ["http.route": .string(route)])
+    ///     }
+    public func startSpan(context: ServiceContext? = ServiceContext.current, ofKind kind: SpanKind = .internal,
+                          links: [SpanLink] = [], at startTimeUnixNano: UInt64? = nil,
+                          details: () -> (operationName: String, attributes: SpanAttributes)) -> Span {
         let parent = context?.traceContext
         let traceID: TraceID
         var flags: TraceFlags
@@ -46,10 +61,12 @@ public final class Tracer: Sendable {
         if sampled { flags.insert(.sampled) }
         let spanContext = TraceContext(traceID: traceID, spanID: SpanID.random(), flags: flags,
                                        traceState: traceState, isRemote: false)
-        let span = Span(name: operationName, kind: kind, context: spanContext, parentSpanID: validParent?.spanID,
+        let (name, attributes) = sampled ? details() : ("", SpanAttributes())
+        let span = Span(name: name, kind: kind, context: spanContext, parentSpanID: validParent?.spanID,
                         parentIsRemote: validParent?.isRemote ?? false, isRecording: sampled,
-                        startTimeUnixNano: startTimeUnixNano ?? SystemClock.unixNanoseconds(),
-                        attributes: attributes, links: links, processor: sampled ? processor : nil, limits: limits)
+                        startTimeUnixNano: startTimeUnixNano ?? (sampled ? SystemClock.unixNanoseconds() : 0),
+                        attributes: attributes, links: sampled ? links : [], processor: sampled ? processor : nil,
+                        limits: limits)
         if sampled { processor?.onStart(span) }
         return span
     }

@@ -11,7 +11,7 @@ public enum OTLPJSONEncoder {
         var out: [UInt8] = []
         out.reserveCapacity(512 + spans.count * 600)
         out.appendASCII("{\"resourceSpans\":[{\"resource\":{\"attributes\":")
-        appendAttributes(resource.attributes, to: &out)
+        out.appendRaw(maxCount: bound(resource.attributes)) { writeAttributes(resource.attributes, to: &$0) }
         out.appendASCII("},\"scopeSpans\":[{\"scope\":{\"name\":")
         out.appendJSONString(scope.name)
         if let version = scope.version {
@@ -27,129 +27,178 @@ public enum OTLPJSONEncoder {
         return out
     }
 
+    /// One span, written straight into `out` through a cursor with room for its longest form.
     static func appendSpan(_ span: SpanData, to out: inout [UInt8]) {
-        out.appendASCII("{\"traceId\":\"")
-        span.context.traceID.appendHex(to: &out)
-        out.appendASCII("\",\"spanId\":\"")
-        span.context.spanID.appendHex(to: &out)
-        out.append(UInt8(ascii: "\""))
+        out.appendRaw(maxCount: bound(span)) { writeSpan(span, to: &$0) }
+    }
+
+    /// Most bytes `writeSpan` writes: the fixed text, every string escaped at its longest,
+    /// numbers at their longest.
+    static func bound(_ span: SpanData) -> Int {
+        var n = 512 + string(span.name) + bound(span.attributes) + string(span.context.traceState.description)
+        for event in span.events { n += 96 + string(event.name) + bound(event.attributes) }
+        for link in span.links { n += 192 + string(link.context.traceState.description) + bound(link.attributes) }
+        if case .error(let message?) = span.status { n += 16 + string(message) }
+        return n
+    }
+
+    /// A quoted, escaped string at its longest.
+    private static func string(_ s: String) -> Int { 2 + ByteCursor.maxJSONEscapedLength(s.utf8.count) }
+
+    static func bound(_ attributes: SpanAttributes) -> Int {
+        var n = 2
+        for entry in attributes.entries {
+            n += 32 + string(entry.key)
+            switch entry.value {
+            case .string(let s): n += 20 + string(s)
+            case .int, .double, .bool: n += 24 + ByteFormat.maxDoubleLength
+            case .stringArray(let values):
+                n += 32
+                for s in values { n += 20 + string(s) }
+            }
+        }
+        return n
+    }
+
+    static func writeSpan(_ span: SpanData, to out: inout ByteCursor) {
+        out.write("{\"traceId\":\"")
+        out.writeHex(span.context.traceID.high)
+        out.writeHex(span.context.traceID.low)
+        out.write("\",\"spanId\":\"")
+        out.writeHex(span.context.spanID.value)
+        out.write(UInt8(ascii: "\""))
         if !span.context.traceState.isEmpty {
-            out.appendASCII(",\"traceState\":")
-            out.appendJSONString(span.context.traceState.description)
+            out.write(",\"traceState\":")
+            out.writeJSONString(span.context.traceState.description)
         }
         if let parent = span.parentSpanID {
-            out.appendASCII(",\"parentSpanId\":\"")
-            parent.appendHex(to: &out)
-            out.append(UInt8(ascii: "\""))
+            out.write(",\"parentSpanId\":\"")
+            out.writeHex(parent.value)
+            out.write(UInt8(ascii: "\""))
         }
         var flags = UInt32(span.context.flags.rawValue) | contextHasIsRemote
         if span.parentIsRemote { flags |= contextIsRemote }
-        out.appendASCII(",\"flags\":")
-        out.appendDecimal(UInt64(flags))
-        out.appendASCII(",\"name\":")
-        out.appendJSONString(span.name)
-        out.appendASCII(",\"kind\":")
-        out.appendDecimal(UInt64(span.kind.rawValue))
-        out.appendASCII(",\"startTimeUnixNano\":\"")
-        out.appendDecimal(span.startTimeUnixNano)
-        out.appendASCII("\",\"endTimeUnixNano\":\"")
-        out.appendDecimal(span.endTimeUnixNano)
-        out.appendASCII("\",\"attributes\":")
-        appendAttributes(span.attributes, to: &out)
+        out.write(",\"flags\":")
+        out.writeDecimal(UInt64(flags))
+        out.write(",\"name\":")
+        out.writeJSONString(span.name)
+        out.write(",\"kind\":")
+        out.writeDecimal(UInt64(span.kind.rawValue))
+        out.write(",\"startTimeUnixNano\":\"")
+        out.writeDecimal(span.startTimeUnixNano)
+        out.write("\",\"endTimeUnixNano\":\"")
+        out.writeDecimal(span.endTimeUnixNano)
+        out.write("\",\"attributes\":")
+        writeAttributes(span.attributes, to: &out)
         if span.droppedAttributesCount > 0 {
-            out.appendASCII(",\"droppedAttributesCount\":")
-            out.appendDecimal(UInt64(span.droppedAttributesCount))
+            out.write(",\"droppedAttributesCount\":")
+            out.writeDecimal(UInt64(span.droppedAttributesCount))
         }
-        out.appendASCII(",\"events\":[")
+        out.write(",\"events\":[")
         for (i, event) in span.events.enumerated() {
-            if i > 0 { out.append(UInt8(ascii: ",")) }
-            out.appendASCII("{\"timeUnixNano\":\"")
-            out.appendDecimal(event.timeUnixNano)
-            out.appendASCII("\",\"name\":")
-            out.appendJSONString(event.name)
-            out.appendASCII(",\"attributes\":")
-            appendAttributes(event.attributes, to: &out)
-            out.append(UInt8(ascii: "}"))
+            if i > 0 { out.write(UInt8(ascii: ",")) }
+            out.write("{\"timeUnixNano\":\"")
+            out.writeDecimal(event.timeUnixNano)
+            out.write("\",\"name\":")
+            out.writeJSONString(event.name)
+            out.write(",\"attributes\":")
+            writeAttributes(event.attributes, to: &out)
+            out.write(UInt8(ascii: "}"))
         }
-        out.append(UInt8(ascii: "]"))
+        out.write(UInt8(ascii: "]"))
         if span.droppedEventsCount > 0 {
-            out.appendASCII(",\"droppedEventsCount\":")
-            out.appendDecimal(UInt64(span.droppedEventsCount))
+            out.write(",\"droppedEventsCount\":")
+            out.writeDecimal(UInt64(span.droppedEventsCount))
         }
-        out.appendASCII(",\"links\":[")
+        out.write(",\"links\":[")
         for (i, link) in span.links.enumerated() {
-            if i > 0 { out.append(UInt8(ascii: ",")) }
-            out.appendASCII("{\"traceId\":\"")
-            link.context.traceID.appendHex(to: &out)
-            out.appendASCII("\",\"spanId\":\"")
-            link.context.spanID.appendHex(to: &out)
-            out.append(UInt8(ascii: "\""))
+            if i > 0 { out.write(UInt8(ascii: ",")) }
+            out.write("{\"traceId\":\"")
+            out.writeHex(link.context.traceID.high)
+            out.writeHex(link.context.traceID.low)
+            out.write("\",\"spanId\":\"")
+            out.writeHex(link.context.spanID.value)
+            out.write(UInt8(ascii: "\""))
             if !link.context.traceState.isEmpty {
-                out.appendASCII(",\"traceState\":")
-                out.appendJSONString(link.context.traceState.description)
+                out.write(",\"traceState\":")
+                out.writeJSONString(link.context.traceState.description)
             }
             var linkFlags = UInt32(link.context.flags.rawValue) | contextHasIsRemote
             if link.context.isRemote { linkFlags |= contextIsRemote }
-            out.appendASCII(",\"attributes\":")
-            appendAttributes(link.attributes, to: &out)
-            out.appendASCII(",\"flags\":")
-            out.appendDecimal(UInt64(linkFlags))
-            out.append(UInt8(ascii: "}"))
+            out.write(",\"attributes\":")
+            writeAttributes(link.attributes, to: &out)
+            out.write(",\"flags\":")
+            out.writeDecimal(UInt64(linkFlags))
+            out.write(UInt8(ascii: "}"))
         }
-        out.append(UInt8(ascii: "]"))
+        out.write(UInt8(ascii: "]"))
         if span.droppedLinksCount > 0 {
-            out.appendASCII(",\"droppedLinksCount\":")
-            out.appendDecimal(UInt64(span.droppedLinksCount))
+            out.write(",\"droppedLinksCount\":")
+            out.writeDecimal(UInt64(span.droppedLinksCount))
         }
-        out.appendASCII(",\"status\":{")
+        out.write(",\"status\":{")
         if case .error(let message?) = span.status {
-            out.appendASCII("\"message\":")
-            out.appendJSONString(message)
-            out.append(UInt8(ascii: ","))
+            out.write("\"message\":")
+            out.writeJSONString(message)
+            out.write(UInt8(ascii: ","))
         }
-        out.appendASCII("\"code\":")
-        out.appendDecimal(UInt64(span.status.code))
-        out.appendASCII("}}")
+        out.write("\"code\":")
+        out.writeDecimal(UInt64(span.status.code))
+        out.write("}}")
     }
 
-    static func appendAttributes(_ attributes: SpanAttributes, to out: inout [UInt8]) {
-        out.append(UInt8(ascii: "["))
+    static func writeAttributes(_ attributes: SpanAttributes, to out: inout ByteCursor) {
+        out.write(UInt8(ascii: "["))
         for (i, entry) in attributes.entries.enumerated() {
-            if i > 0 { out.append(UInt8(ascii: ",")) }
-            out.appendASCII("{\"key\":")
-            out.appendJSONString(entry.key)
-            out.appendASCII(",\"value\":")
-            appendAnyValue(entry.value, to: &out)
-            out.append(UInt8(ascii: "}"))
+            if i > 0 { out.write(UInt8(ascii: ",")) }
+            out.write("{\"key\":")
+            out.writeJSONString(entry.key)
+            out.write(",\"value\":")
+            writeAnyValue(entry.value, to: &out)
+            out.write(UInt8(ascii: "}"))
         }
-        out.append(UInt8(ascii: "]"))
+        out.write(UInt8(ascii: "]"))
     }
 
-    static func appendAnyValue(_ value: SpanAttribute, to out: inout [UInt8]) {
+    static func writeAnyValue(_ value: SpanAttribute, to out: inout ByteCursor) {
         switch value {
         case .string(let s):
-            out.appendASCII("{\"stringValue\":")
-            out.appendJSONString(s)
-            out.append(UInt8(ascii: "}"))
+            out.write("{\"stringValue\":")
+            out.writeJSONString(s)
+            out.write(UInt8(ascii: "}"))
         case .int(let i):
-            out.appendASCII("{\"intValue\":\"")
-            out.appendDecimal(i)
-            out.appendASCII("\"}")
+            out.write("{\"intValue\":\"")
+            out.writeDecimal(i)
+            out.write("\"}")
         case .double(let d):
-            out.appendASCII("{\"doubleValue\":")
-            out.appendJSONDouble(d)
-            out.append(UInt8(ascii: "}"))
+            out.write("{\"doubleValue\":")
+            out.writeJSONDouble(d)
+            out.write(UInt8(ascii: "}"))
         case .bool(let b):
-            out.appendASCII(b ? "{\"boolValue\":true}" : "{\"boolValue\":false}")
+            out.write(b ? "{\"boolValue\":true}" : "{\"boolValue\":false}")
         case .stringArray(let values):
-            out.appendASCII("{\"arrayValue\":{\"values\":[")
+            out.write("{\"arrayValue\":{\"values\":[")
             for (i, s) in values.enumerated() {
-                if i > 0 { out.append(UInt8(ascii: ",")) }
-                out.appendASCII("{\"stringValue\":")
-                out.appendJSONString(s)
-                out.append(UInt8(ascii: "}"))
+                if i > 0 { out.write(UInt8(ascii: ",")) }
+                out.write("{\"stringValue\":")
+                out.writeJSONString(s)
+                out.write(UInt8(ascii: "}"))
             }
-            out.appendASCII("]}}")
+            out.write("]}}")
+        }
+    }
+}
+
+extension ByteCursor {
+    /// A JSON number, or the proto3 JSON strings "NaN", "Infinity", "-Infinity" (at most
+    /// `ByteFormat.maxDoubleLength` bytes).
+    mutating func writeJSONDouble(_ value: Double) {
+        if value.isNaN {
+            write("\"NaN\"")
+        } else if value.isInfinite {
+            write(value > 0 ? "\"Infinity\"" : "\"-Infinity\"")
+        } else {
+            writeDouble(value)
         }
     }
 }
@@ -157,12 +206,6 @@ public enum OTLPJSONEncoder {
 extension Array where Element == UInt8 {
     /// A JSON number, or the proto3 JSON strings "NaN", "Infinity", "-Infinity".
     mutating func appendJSONDouble(_ value: Double) {
-        if value.isNaN {
-            appendASCII("\"NaN\"")
-        } else if value.isInfinite {
-            appendASCII(value > 0 ? "\"Infinity\"" : "\"-Infinity\"")
-        } else {
-            appendUTF8(value.description)
-        }
+        appendRaw(maxCount: ByteFormat.maxDoubleLength) { $0.writeJSONDouble(value) }
     }
 }

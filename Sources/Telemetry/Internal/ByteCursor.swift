@@ -1,0 +1,148 @@
+/// A write position in memory the caller has made room in (see `Array.appendRaw`): every
+/// write is a store and a pointer bump, with no capacity or uniqueness checks per call.
+struct ByteCursor {
+    private(set) var position: UnsafeMutablePointer<UInt8>
+
+    init(_ start: UnsafeMutablePointer<UInt8>) { position = start }
+
+    @inline(__always)
+    mutating func write(_ byte: UInt8) {
+        position.pointee = byte
+        position += 1
+    }
+
+    @inline(__always)
+    mutating func write(_ bytes: UnsafePointer<UInt8>, count: Int) {
+        let source = UnsafeRawPointer(bytes)
+        let destination = UnsafeMutableRawPointer(position)
+        // Short copies (most fields and prefixes) inline, as a few word moves whose last one
+        // may overlap the one before: a libc call costs more than the copy.
+        if count >= 8 && count <= 32 {
+            var offset = 0
+            while offset &+ 8 < count {
+                destination.storeBytes(of: source.loadUnaligned(fromByteOffset: offset, as: UInt64.self),
+                                       toByteOffset: offset, as: UInt64.self)
+                offset &+= 8
+            }
+            destination.storeBytes(of: source.loadUnaligned(fromByteOffset: count &- 8, as: UInt64.self),
+                                   toByteOffset: count &- 8, as: UInt64.self)
+        } else if count >= 4 && count < 8 {
+            destination.storeBytes(of: source.loadUnaligned(as: UInt32.self), as: UInt32.self)
+            destination.storeBytes(of: source.loadUnaligned(fromByteOffset: count &- 4, as: UInt32.self),
+                                   toByteOffset: count &- 4, as: UInt32.self)
+        } else if count < 4 {
+            var offset = 0
+            while offset < count {
+                position[offset] = bytes[offset]
+                offset &+= 1
+            }
+        } else {
+            position.update(from: bytes, count: count)
+        }
+        position += count
+    }
+
+    /// Copies `count` bytes 16 at a time, inline (a libc call costs more than the copy for
+    /// prefixes of a few dozen bytes). Reads and writes up to 15 bytes past both ends: the
+    /// source must be padded and the destination must have that much spare room.
+    @inline(__always)
+    mutating func writePadded(_ bytes: UnsafePointer<UInt8>, count: Int) {
+        let source = UnsafeRawPointer(bytes)
+        let destination = UnsafeMutableRawPointer(position)
+        var offset = 0
+        repeat {
+            destination.storeBytes(of: source.loadUnaligned(fromByteOffset: offset, as: SIMD16<UInt8>.self),
+                                   toByteOffset: offset, as: SIMD16<UInt8>.self)
+            offset &+= 16
+        } while offset < count
+        position += count
+    }
+
+    @inline(__always)
+    mutating func write(_ bytes: UnsafeBufferPointer<UInt8>) {
+        write(bytes.baseAddress!, count: bytes.count)
+    }
+
+    @inline(__always)
+    mutating func write(_ text: StaticString) {
+        write(text.utf8Start, count: text.utf8CodeUnitCount)
+    }
+
+    @inline(__always)
+    mutating func writeDecimal(_ value: UInt64) { position += ByteFormat.writeDecimal(value, to: position) }
+
+    @inline(__always)
+    mutating func writeDecimal(_ value: Int64) { position += ByteFormat.writeDecimal(value, to: position) }
+
+    /// `value` left-padded with zeros to `width` digits (all digits when it has more).
+    @inline(__always)
+    mutating func writeDigits(_ value: UInt64, width: Int) {
+        var digits = ByteFormat.decimalDigitCount(value)
+        while digits < width {
+            write(UInt8(ascii: "0"))
+            digits &+= 1
+        }
+        writeDecimal(value)
+    }
+
+    /// 16 lowercase hex digits.
+    @inline(__always)
+    mutating func writeHex(_ value: UInt64) { position += ByteFormat.writeHex(value, to: position) }
+
+    /// The same text as `value.description`.
+    @inline(__always)
+    mutating func writeDouble(_ value: Double) { position += ByteFormat.writeDouble(value, to: position) }
+
+    /// A sample value in the exposition formats: `NaN`, `+Inf`, `-Inf`; integral values below
+    /// 1e15 as integers; others as `description` (shortest round-trip, which both formats'
+    /// grammars accept: `0.25`, `1e-05`, `1.5e+20`).
+    @inline(__always)
+    mutating func writeSampleValue(_ value: Double) {
+        if value.isNaN {
+            write("NaN")
+        } else if value.isInfinite {
+            write(value > 0 ? "+Inf" : "-Inf")
+        } else if value.magnitude < 1e15, Double(Int64(value)) == value {  // integral (no libm call)
+            writeDecimal(Int64(value))
+        } else {
+            writeDouble(value)
+        }
+    }
+
+    /// A Unix timestamp in seconds with millisecond precision (`1520879607.789`).
+    @inline(__always)
+    mutating func writeTimestampSeconds(unixNanoseconds: UInt64) {
+        let millis = unixNanoseconds / 1_000_000
+        writeDecimal(millis / 1000)
+        write(UInt8(ascii: "."))
+        writeDigits(millis % 1000, width: 3)
+    }
+}
+
+private let zeroBytes = [UInt8](repeating: 0, count: 64 * 1024)
+
+extension Array where Element == UInt8 {
+    /// Appends what `body` writes through a cursor, at most `maxCount` bytes: the array grows
+    /// by `maxCount` zero bytes first (one bulk copy instead of a capacity check per append)
+    /// and is trimmed to what was written.
+    @inline(__always)
+    mutating func appendRaw(maxCount: Int, _ body: (inout ByteCursor) -> Void) {
+        let start = count
+        zeroBytes.withUnsafeBufferPointer { zeros in
+            var remaining = maxCount
+            while remaining > 0 {
+                let n = Swift.min(remaining, zeros.count)
+                append(contentsOf: UnsafeBufferPointer(rebasing: zeros[..<n]))
+                remaining -= n
+            }
+        }
+        let written = withUnsafeMutableBufferPointer { buffer -> Int in
+            let base = buffer.baseAddress! + start
+            var cursor = ByteCursor(base)
+            body(&cursor)
+            return cursor.position - base
+        }
+        precondition(written <= maxCount, "appendRaw wrote \(written) bytes into room for \(maxCount)")
+        removeLast(maxCount - written)
+    }
+}

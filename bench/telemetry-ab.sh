@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# Telemetry cost on POST /v2/models/mlp/infer, measured so that a shared, noisy machine hurts both
+# sides alike: two servers run at the same time and two wrk runs load them simultaneously; each
+# round reports both servers' req/s and CPU µs per request (user + system CPU of the process over
+# the run, divided by its requests). Pairs: telemetry off vs metrics+logs, and off vs tracing at
+# 100% sampling exported over OTLP/HTTP to tools/otlp_sink.py. Access logs go to /dev/null.
+# Writes bench/results/telemetry-ab.md.
+#
+# Usage: bench/telemetry-ab.sh [seconds per round] [rounds] [connections per server]
+#   BIN=path          pd-inference binary to test (default: release build of this tree)
+#   BASELINE=path     a second binary (e.g. an older revision) measured the same way afterwards
+#   SCRATCH_PATH=dir  SwiftPM scratch path for the release build (default .build)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source bench/lib.sh
+SECS=${1:-6}; ROUNDS=${2:-6}; CONNS=${3:-32}
+if [ -z "${BIN:-}" ]; then
+  SCRATCH=${SCRATCH_PATH:-.build}
+  swift build -c release --scratch-path "$SCRATCH" --product pd-inference >/dev/null
+  BIN=$(swift build -c release --scratch-path "$SCRATCH" --show-bin-path)/pd-inference
+fi
+work=$(mktemp -d)
+pids=()
+trap 'kill "${pids[@]}" 2>/dev/null || true; rm -rf "$work"' EXIT
+python3 bench/make_body.py 1 784 >"$work/body.json"
+export BODY_FILE="$work/body.json"
+SINK_PORT=$(free_port)
+python3 tools/otlp_sink.py --port "$SINK_PORT" --quiet &
+pids+=($!)
+
+start_server() {  # start_server BIN MODE → prints "pid port"
+  local extra
+  case $2 in
+    off) extra=(TELEMETRY_ENABLED=false) ;;
+    metrics) extra=(TELEMETRY_ENABLED=true OTEL_SDK_DISABLED=true) ;;
+    tracing) extra=(TELEMETRY_ENABLED=true OTEL_TRACES_SAMPLER=always_on OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$SINK_PORT") ;;
+  esac
+  local port; port=$(free_port)
+  env HOST=127.0.0.1 PORT=$port MAX_QUEUE_SIZE=1024 LOG_LEVEL=info "${extra[@]}" "$1" >/dev/null 2>&1 &
+  echo "$! $port"
+}
+
+pair() {  # pair LABEL BIN MODE : off and MODE of BIN side by side, ROUNDS times
+  local label=$1 bin=$2 mode=$3
+  read -r pid_a port_a < <(start_server "$bin" off)
+  read -r pid_b port_b < <(start_server "$bin" "$mode")
+  pids+=("$pid_a" "$pid_b")
+  wait_http "http://127.0.0.1:$port_a/readyz"; wait_http "http://127.0.0.1:$port_b/readyz"
+  for round in $(seq 1 "$ROUNDS"); do
+    run_wrk "http://127.0.0.1:$port_a/v2/models/mlp/infer" "$CONNS" "$SECS" "$pid_a" bench/infer.lua >"$work/a" &
+    local wa=$!
+    run_wrk "http://127.0.0.1:$port_b/v2/models/mlp/infer" "$CONNS" "$SECS" "$pid_b" bench/infer.lua >"$work/b" &
+    local wb=$!
+    wait "$wa" "$wb"
+    read -r rps_a cpu_a _ < "$work/a"; read -r rps_b cpu_b _ < "$work/b"
+    echo "$label $mode $round $rps_a $cpu_a $rps_b $cpu_b" >>"$work/rows"
+  done
+  kill -TERM "$pid_a" "$pid_b"; wait "$pid_a" "$pid_b" 2>/dev/null || true
+}
+
+for mode in metrics tracing; do
+  pair after "$BIN" "$mode"
+  if [ -n "${BASELINE:-}" ]; then pair before "$BASELINE" "$mode"; fi
+done
+
+out=bench/results/telemetry-ab.md
+mkdir -p bench/results
+python3 - "$work/rows" "$SECS" "$ROUNDS" "$CONNS" "${BASELINE:+yes}" >"$out" <<'PY'
+import sys, statistics, datetime, os, subprocess
+rows, secs, rounds, conns, baseline = sys.argv[1:6]
+rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip() or "unknown"
+load = open("/proc/loadavg").read().split()[:3]
+cmd = f"bench/telemetry-ab.sh {secs} {rounds} {conns}"
+if baseline:
+    cmd = "BASELINE=<pd-inference built without the telemetry changes> " + cmd
+print("# Telemetry overhead, off and on side by side")
+print()
+print(f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%dT%H:%MZ}, revision {rev} (with uncommitted changes), "
+      f"{os.cpu_count()} CPUs, load average {' '.join(load)}. Command: `{cmd}`.")
+print()
+print(f"Two servers run at once, TELEMETRY_ENABLED=false and the mode under test, each loaded by its own "
+      f"`wrk -t2 -c{conns} -d{secs}s` at the same time, {rounds} rounds. Both share the same (noisy) CPUs in the same "
+      "seconds, so their difference is the telemetry's; absolute figures are those of two loaded servers on 2 CPUs. "
+      "metrics: metrics and access logs (to /dev/null), OTEL_SDK_DISABLED=true. tracing: everything on, "
+      "OTEL_TRACES_SAMPLER=always_on, OTLP/HTTP JSON to tools/otlp_sink.py.")
+print()
+print("| build | mode | round | off req/s | on req/s | off CPU µs/req | on CPU µs/req |")
+print("|---|---|---|---|---|---|---|")
+data = {}
+for line in open(rows):
+    label, mode, rnd, ra, ca, rb, cb = line.split()
+    data.setdefault((label, mode), []).append((float(ra), float(ca), float(rb), float(cb)))
+    print(f"| {label} | {mode} | {rnd} | {ra} | {rb} | {ca} | {cb} |")
+print()
+print("| build | mode | median off CPU µs/req | median on CPU µs/req | CPU per request | req/s (median of per-round ratios) |")
+print("|---|---|---|---|---|---|")
+for (label, mode), rs in data.items():
+    off = statistics.median(r[1] for r in rs)
+    on = statistics.median(r[3] for r in rs)
+    cpu = statistics.median(r[3] / r[1] - 1 for r in rs)
+    rps = statistics.median(r[2] / r[0] - 1 for r in rs)
+    print(f"| {label} | {mode} | {off:.1f} | {on:.1f} | {cpu * 100:+.1f}% | {rps * 100:+.1f}% |")
+PY
+cat "$out"
