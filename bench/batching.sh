@@ -43,7 +43,7 @@ for round in $(seq 1 "$ROUNDS"); do
       read -r rps cpu p50 p99 reqs errs < <(run_wrk "http://127.0.0.1:$PORT/v2/models/mlp/infer" "$conc" "$SECS" "$PD_PID" bench/infer.lua)
       read -r rows1 batches1 compute1 < <(batch_totals "$PORT")
       read -r per_batch bound < <(awk -v r=$((rows1 - rows0)) -v b=$((batches1 - batches0)) -v c0="$compute0" -v c1="$compute1" -v d="$DELAY_MS" \
-        'BEGIN { printf "%.1f %.2f\n", b > 0 ? r / b : 0, 2 * d + (b > 0 ? (c1 - c0) / b * 1000 : 0) }')
+        'BEGIN { printf "%.1f %.2f\n", (b > 0 ? r / b : 0), 2 * d + (b > 0 ? (c1 - c0) / b * 1000 : 0) }')
       echo "| $round | $mbs | $conc | $rps | $p50 | $p99 | $bound | $cpu | $per_batch | $errs |" >>"$out"
       key="$mbs-$conc"; rps_sum[$key]=$(( ${rps_sum[$key]:-0} + rps ))
     done

@@ -99,6 +99,7 @@ public final class BatchSpanProcessor: SpanProcessor {
     }
 
     private func run() {
+        var failureLog = ExportFailureLog()
         let delay = configuration.scheduleDelay.nanosecondsClamped
         // Swapped with the queue, so both keep their capacity and nothing is copied.
         var batch: [SpanData] = []
@@ -126,7 +127,9 @@ public final class BatchSpanProcessor: SpanProcessor {
                 if batch.isEmpty { break }
                 switch exporter.export(batch) {
                 case .success: exported.wrappingAdd(batch.count, ordering: .relaxed)
-                case .failure: failed.wrappingAdd(batch.count, ordering: .relaxed)
+                case .failure(let message):
+                    failed.wrappingAdd(batch.count, ordering: .relaxed)
+                    failureLog.record(spans: batch.count, message: message)
                 }
                 batch.removeAll(keepingCapacity: true)
             }
@@ -146,5 +149,30 @@ public final class BatchSpanProcessor: SpanProcessor {
                 state.withLock { $0.flushCompleted = max($0.flushCompleted, flushTarget) }
             }
         }
+    }
+}
+
+/// Logs failed exports on the processor's thread: the first at once, then at most one line a minute
+/// with what was dropped meanwhile, so a collector that is down is visible in the logs without
+/// flooding them (every dropped span is also counted in `pd_trace_spans_dropped_total`).
+private struct ExportFailureLog {
+    static let intervalNanos: UInt64 = 60_000_000_000
+    let logger = Logger(label: "tracing")
+    var lastLoggedAt: UInt64?
+    var spansSinceLog = 0
+    var failuresSinceLog = 0
+
+    mutating func record(spans: Int, message: String) {
+        spansSinceLog += spans
+        failuresSinceLog += 1
+        let now = SystemClock.monotonicNanoseconds()
+        if let last = lastLoggedAt, now &- last < Self.intervalNanos { return }
+        logger.warning("span export failed; spans dropped", metadata: [
+            "error.message": .string(message), "trace.spans_dropped": "\(spansSinceLog)",
+            "trace.failed_exports": "\(failuresSinceLog)",
+        ])
+        lastLoggedAt = now
+        spansSinceLog = 0
+        failuresSinceLog = 0
     }
 }
