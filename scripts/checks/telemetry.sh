@@ -19,16 +19,7 @@ cd "$(dirname "$0")/../.."
 source scripts/checks/lib.sh.inc
 [ -x "$BIN" ] || { echo "FAIL: $BIN is not built"; exit 1; }
 
-if ! command -v promtool >/dev/null; then
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus >/dev/null
-  # The package may start its own daemon on port 9090; these checks need none of it.
-  if command -v systemctl >/dev/null && systemctl is-active --quiet prometheus 2>/dev/null; then
-    systemctl stop prometheus || true
-  elif [ -x /etc/init.d/prometheus ]; then
-    /etc/init.d/prometheus stop >/dev/null 2>&1 || true
-  fi
-fi
+ensure_prometheus
 
 scripts/setup-python
 
