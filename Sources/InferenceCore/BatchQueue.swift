@@ -119,13 +119,4 @@ public struct BatchQueue<Item> {
     public func earliestDeadline() -> UInt64? {
         entries.lazy.compactMap(\.deadline).min()
     }
-
-    /// When the next decision is due without any new arrival: the oldest head's delay expiry or the
-    /// earliest deadline, whichever comes first; nil when the queue is empty.
-    public func nextWakeup() -> UInt64? {
-        switch (nextBatchDue(), earliestDeadline()) {
-        case let (due?, deadline?): min(due, deadline)
-        case let (due, deadline): due ?? deadline
-        }
-    }
 }

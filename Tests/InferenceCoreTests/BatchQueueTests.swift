@@ -20,7 +20,7 @@ import Testing
         var q = BatchQueue<Int>(maxBatchRows: 8, maxDelayNanos: 5 * ms, capacity: 16)
         _ = q.enqueue(0, rows: 2, signature: [3], now: 0, deadline: nil)
         _ = q.enqueue(1, rows: 1, signature: [3], now: 4 * ms, deadline: nil)
-        #expect(q.nextWakeup() == 5 * ms)
+        #expect(q.nextBatchDue() == 5 * ms)
         #expect(q.nextBatch(now: 5 * ms - 1) == nil)
         let batch = q.nextBatch(now: 5 * ms)
         #expect(batch?.trigger == .delay)
@@ -81,7 +81,7 @@ import Testing
         var q = BatchQueue<Int>(maxBatchRows: 4, maxDelayNanos: 10 * ms, capacity: 8)
         _ = q.enqueue(0, rows: 1, signature: [], now: 0, deadline: 3 * ms)
         _ = q.enqueue(1, rows: 1, signature: [], now: 0, deadline: 20 * ms)
-        #expect(q.nextWakeup() == 3 * ms)
+        #expect(q.earliestDeadline() == 3 * ms)
         #expect(q.removeExpired(now: 3 * ms).map(\.item) == [0])
         #expect(q.nextBatch(now: 10 * ms)?.entries.map(\.item) == [1])
     }
