@@ -29,7 +29,7 @@ let package = Package(
         .target(name: "InferenceServer", dependencies: ["HTTPServer", "InferenceCore", "Telemetry"]),
         .executableTarget(name: "pd-inference", dependencies: ["InferenceServer"]),
         .executableTarget(name: "onnx-bench", dependencies: ["ONNXRuntime"], path: "bench/onnx-bench", swiftSettings: kernelFlags),
-        .executableTarget(name: "telemetry-bench", dependencies: ["Telemetry"], path: "bench/telemetry-bench"),
+        .executableTarget(name: "telemetry-bench", dependencies: ["HTTPServer", "Telemetry"], path: "bench/telemetry-bench"),
         .testTarget(name: "TelemetryTests", dependencies: ["Telemetry"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer"]),
         .testTarget(name: "ONNXRuntimeTests", dependencies: ["ONNXRuntime"], resources: [.copy("Fixtures")]),

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Synchronization
+import Telemetry
 
 /// An HTTP request method. Unknown tokens are kept verbatim in `.other`.
 public enum HTTPMethod: Sendable, Hashable, CustomStringConvertible {
@@ -272,6 +273,8 @@ public struct RequestContext: Sendable {
         var parameters: [String: String]
         var cancellation: CancellationToken
         var values: [String: any Sendable]
+        /// Written once through `RequestContext.bind(span:)`, before the request goes further in.
+        var span: Span?
 
         init(requestID: String, receivedAtNanos: UInt64, remoteAddress: String, localPort: Int, route: String,
              parameters: [String: String], cancellation: CancellationToken, values: [String: any Sendable]) {
@@ -286,8 +289,11 @@ public struct RequestContext: Sendable {
         }
 
         func copy() -> Storage {
-            Storage(requestID: requestID, receivedAtNanos: receivedAtNanos, remoteAddress: remoteAddress, localPort: localPort,
-                    route: route, parameters: parameters, cancellation: cancellation, values: values)
+            let copy = Storage(requestID: requestID, receivedAtNanos: receivedAtNanos, remoteAddress: remoteAddress,
+                               localPort: localPort, route: route, parameters: parameters, cancellation: cancellation,
+                               values: values)
+            copy.span = span
+            return copy
         }
     }
 
@@ -344,6 +350,18 @@ public struct RequestContext: Sendable {
         }
     }
 
+    /// The request's server span, bound by `TracingMiddleware`; nil without tracing. Also an
+    /// unsampled span is bound (its ids go into the response's `traceparent` and batch log lines).
+    public var span: Span? { storage.span }
+
+    /// Binds the request's server span. Request-scoped, like `cancellation`: the one slot is shared
+    /// by every copy of this request's context, so middleware further out reads it in its completion
+    /// without the context being copied. Bind it before handing the context on: the hand-off to
+    /// another thread orders the write before every read there.
+    public func bind(span: Span) {
+        storage.span = span
+    }
+
     public init(requestID: String, receivedAtNanos: UInt64, remoteAddress: String = "", localPort: Int = 0,
                 route: String = "unmatched", parameters: [String: String] = [:],
                 cancellation: CancellationToken = CancellationToken(), values: [String: any Sendable] = [:]) {
@@ -354,7 +372,10 @@ public struct RequestContext: Sendable {
 }
 
 /// Receives the response exactly once; callable from any thread.
-public typealias ResponseCompletion = @Sendable (HTTPResponse) -> Void
+///
+/// The response is passed owned (`consuming`), so a middleware that adds a header before passing
+/// it on (`var response = response`) changes it in place rather than copying its header list.
+public typealias ResponseCompletion = @Sendable (consuming HTTPResponse) -> Void
 
 /// Answers requests. The server calls `respond` on an event-loop thread: it must return quickly and
 /// move slow work to other threads, calling `completion` from there when the response is ready.

@@ -1,12 +1,11 @@
 import Telemetry
 
 /// Starts a server span per request from the incoming W3C `traceparent`/`tracestate` (an invalid or
-/// missing header starts a new trace and never fails the request), puts it in `context.values`
-/// under `TracingMiddleware.spanKey`, sends `traceparent` back on every response, and binds the span
+/// missing header starts a new trace and never fails the request), binds it to the request's
+/// context (`RequestContext.span`), sends `traceparent` back on every response, and binds the span
 /// while the response travels outwards so access logs and exemplars carry its ids. The span's name
 /// and attributes are only built when the sampler records it.
 public struct TracingMiddleware: HTTPMiddleware {
-    public static let spanKey = "span"
     let tracer: Tracer
     let propagator = W3CTraceContextPropagator()
     /// Routes answered without a recorded span (probes, scrapes): they still get a `traceparent`
@@ -41,9 +40,8 @@ public struct TracingMiddleware: HTTPMiddleware {
             if let agent = request.headers["User-Agent"] { attributes["user_agent.original"] = .string(agent) }
             return ("\(request.method) \(context.route)", attributes)
         }
-        var context = context
         // Also when unsampled: the batcher lists member trace ids from it.
-        context.values[Self.spanKey] = span
+        context.bind(span: span)
         next.respond(to: request, context: context) { [propagator] response in
             var response = response
             let code = response.status.code

@@ -21,6 +21,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import HTTPServer
 import Telemetry
 
 func fail(_ message: String) -> Never {
@@ -313,10 +314,60 @@ func hotPath(iterations: Int, only: String?) {
     _ = writer.flush()
 }
 
+/// The HTTP middleware chain of the service around a handler that answers at once, as the
+/// service assembles it (access log, metrics, tracing), one layer added per line: the
+/// per-request cost each layer adds on the request's thread (the work behind it, like writing
+/// log lines and exporting spans, runs on other threads and is not counted here).
+func chainCost(iterations: Int, only: String?) {
+    let registry = MetricsRegistry()
+    let writer = LogLineWriter(capacity: 1 << 20, maxBufferedBytes: 1 << 30, sink: { _ in })
+    let logger = Logger(label: "http", handler: JSONLogHandler(label: "http", metadataProvider: .traceContext, writer: writer))
+    let quiet: Set<String> = ["/healthz", "/metrics"]
+    let unsampled = Tracer(sampler: .alwaysOff, processor: nil)
+    let sampled = Tracer(sampler: .alwaysOn, processor: DiscardingProcessor())
+    let body = Array(#"{"model_name":"mlp","model_version":"1","outputs":[{"name":"probabilities","datatype":"FP32","shape":[1,10],"data":[0.1,0.1,0.1,0.1,0.1,0.1,0.1,0.1,0.1,0.1]}]}"#.utf8)
+    let request = HTTPRequest(method: .POST, path: "/v2/models/mlp/infer",
+                              headers: HTTPHeaders([("Host", "127.0.0.1:8000"), ("Content-Type", "application/json"),
+                                                    ("Content-Length", "6500")]),
+                              body: Array(repeating: 32, count: 6500))
+    let configurations: [(String, [any HTTPMiddleware])] = [
+        ("none", []),
+        ("access-log", [AccessLogMiddleware(logger: logger, quietRoutes: quiet)]),
+        ("metrics", [MetricsMiddleware(registry: registry)]),
+        ("tracing.unsampled", [TracingMiddleware(tracer: unsampled, untracedRoutes: quiet)]),
+        ("tracing.sampled", [TracingMiddleware(tracer: sampled, untracedRoutes: quiet)]),
+        ("all.unsampled", [AccessLogMiddleware(logger: logger, quietRoutes: quiet), MetricsMiddleware(registry: registry),
+                           TracingMiddleware(tracer: unsampled, untracedRoutes: quiet)]),
+        ("all.sampled", [AccessLogMiddleware(logger: logger, quietRoutes: quiet), MetricsMiddleware(registry: registry),
+                         TracingMiddleware(tracer: sampled, untracedRoutes: quiet)]),
+    ]
+    var baseline = 0.0
+    for (name, layers) in configurations {
+        let op = "chain.\(name)"
+        guard only.map({ op.contains($0) || name == "none" }) ?? true else { continue }
+        let router = Router()
+        for layer in layers { router.add(middleware: layer) }
+        router.post("/v2/models/{model}/infer") { _, _ in
+            HTTPResponse(status: .ok, headers: ["Content-Type": "application/json"], body: body)
+        }
+        let run = { (n: Int) in
+            measure(n) { i in
+                router.respond(to: request, context: RequestContext(requestID: "9f3c01ab-\(i & 7)", receivedAtNanos: monotonicNanos(),
+                                                                    remoteAddress: "127.0.0.1", localPort: 8000)) { _ in }
+            }
+        }
+        _ = run(iterations / 10)  // warm-up: series, caches
+        let ns = run(iterations)
+        if name == "none" { baseline = ns }
+        emit("{\"op\":\"\(op)\",\"ns_per_op\":\(fixed(ns, 1)),\"added_ns\":\(fixed(ns - baseline, 1))}")
+    }
+    _ = writer.flush()
+}
+
 // MARK: main
 
 let arguments = Array(CommandLine.arguments.dropFirst())
-guard let mode = arguments.first else { fail("usage: telemetry-bench render|hotpath [options]") }
+guard let mode = arguments.first else { fail("usage: telemetry-bench render|hotpath|chain [options]") }
 func option(_ name: String, in args: [String] = arguments) -> String? {
     guard let i = args.firstIndex(of: name), i + 1 < args.count else { return nil }
     return args[i + 1]
@@ -341,6 +392,8 @@ case "render":
     }
 case "hotpath":
     hotPath(iterations: Int(option("--iterations") ?? "2000000") ?? 2_000_000, only: option("--only"))
+case "chain":
+    chainCost(iterations: Int(option("--iterations") ?? "200000") ?? 200_000, only: option("--only"))
 default:
     fail("unknown mode '\(mode)'")
 }

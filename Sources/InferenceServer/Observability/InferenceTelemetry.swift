@@ -189,7 +189,7 @@ final class InferenceTelemetry: BatcherObserver, InferenceObserver, Sendable {
 
     func requestFinished(model: String, version: String, context: RequestContext, error: InferenceError?,
                          execution: BatchExecution?) {
-        let span = mayRecordSpans ? context.values[TracingMiddleware.spanKey] as? Span : nil
+        let span = mayRecordSpans ? context.span : nil
         // Exemplars only point at spans that are exported.
         let exemplar = span.flatMap { $0.isRecording ? $0.context : nil }
         if let s = series(model, version) {
