@@ -15,16 +15,12 @@ public struct AccessLogMiddleware: HTTPMiddleware {
 
     public func handle(_ request: HTTPRequest, context: RequestContext, next: any HTTPResponder,
                        completion: @escaping ResponseCompletion) {
-        // Read what the line needs now, while the request is in this core's cache, and keep
-        // only that (not the whole context) for the response, which may finish on another thread.
         let logger = self.logger
         let quiet = quietRoutes.contains(context.route)
         let method = request.method
-        let route = context.route
-        let requestID = context.requestID
-        let model = context.parameters["model"]
-        let receivedAt = context.receivedAtNanos
-        next.respond(to: request, context: context) { response in
+        // The context (one reference) rather than its fields: most of them are read only when
+        // the line is written.
+        next.respond(to: request, context: context) { [context] response in
             completion(response)
             let code = response.status.code
             // 503 and 504 are load shedding and deadlines, not faults: warning, so overload does not
@@ -32,16 +28,16 @@ public struct AccessLogMiddleware: HTTPMiddleware {
             let level: Logger.Level = code == 503 || code == 504 ? .warning
                 : code >= 500 ? .error : (quiet && code < 400 ? .debug : .info)
             guard level >= logger.logLevel else { return }
-            let elapsed = monotonicNanos() &- receivedAt
+            let elapsed = monotonicNanos() &- context.receivedAtNanos
             // Fields in key order, written straight into the JSON line (no metadata dictionary).
             var fields = Logger.Fields()
             fields.add("http.duration_ms", Double(elapsed / 1_000) / 1_000)
             fields.add("http.request.method", method.description)
             fields.add("http.response.body.size", method == .HEAD ? 0 : response.body.count)
             fields.add("http.response.status_code", code)
-            fields.add("http.route", route)
-            if let model { fields.add("model.name", model) }
-            fields.add("request.id", requestID)
+            fields.add("http.route", context.route)
+            if let model = context.parameters["model"] { fields.add("model.name", model) }
+            fields.add("request.id", context.requestID)
             logger.log(level: level, AccessLogMiddleware.message, fields: fields)
         }
     }

@@ -9,13 +9,11 @@ import Telemetry
 /// route string is in cache); the response, which may finish on another thread, only picks the
 /// counter of its status code from a table read without a lock.
 public final class MetricsMiddleware: HTTPMiddleware, Sendable {
-    struct Key: Hashable {
-        let method: String
-        let route: String
-    }
-
     let registry: MetricsRegistry
-    private let routes = Mutex<[Key: RouteSeries]>([:])
+    /// Every method and route seen, scanned in order: a service has a few dozen at most, and
+    /// comparing them is cheaper than hashing two strings (a route template is the router's own
+    /// string, so equal routes compare by identity; method labels are small strings).
+    private let routes = Mutex<[RouteSeries]>([])
 
     public init(registry: MetricsRegistry = MetricsSystem.registry) {
         self.registry = registry
@@ -43,14 +41,13 @@ public final class MetricsMiddleware: HTTPMiddleware, Sendable {
     }
 
     func series(method: String, route: String) -> RouteSeries {
-        let key = Key(method: method, route: route)
-        if let found = routes.withLock({ $0[key] }) { return found }
+        if let found = routes.withLock({ $0.first { $0.matches(method: method, route: route) } }) { return found }
         // Made outside the lock (registering takes the registry's lock); a racing thread gets
         // the same series from the registry, and the first one published wins.
         let made = RouteSeries(method: method, route: route, registry: registry)
         return routes.withLock { routes in
-            if let found = routes[key] { return found }
-            routes[key] = made
+            if let found = routes.first(where: { $0.matches(method: method, route: route) }) { return found }
+            routes.append(made)
             return made
         }
     }
@@ -97,6 +94,11 @@ final class RouteSeries: @unchecked Sendable {
                              registry: registry)
         slots = .allocate(capacity: RouteSeries.codes.count)
         for i in 0..<RouteSeries.codes.count { (slots + i).initialize(to: Atomic(0)) }
+    }
+
+    @inline(__always)
+    func matches(method: String, route: String) -> Bool {
+        self.route == route && self.method == method
     }
 
     deinit {

@@ -341,25 +341,31 @@ func chainCost(iterations: Int, only: String?) {
         ("all.sampled", [AccessLogMiddleware(logger: logger, quietRoutes: quiet), MetricsMiddleware(registry: registry),
                          TracingMiddleware(tracer: sampled, untracedRoutes: quiet)]),
     ]
-    var baseline = 0.0
+    let probe = HTTPRequest(method: .GET, path: "/healthz", headers: HTTPHeaders([("Host", "127.0.0.1:8000")]))
+    var baseline: [String: Double] = [:]
     for (name, layers) in configurations {
-        let op = "chain.\(name)"
-        guard only.map({ op.contains($0) || name == "none" }) ?? true else { continue }
         let router = Router()
         for layer in layers { router.add(middleware: layer) }
         router.post("/v2/models/{model}/infer") { _, _ in
             HTTPResponse(status: .ok, headers: ["Content-Type": "application/json"], body: body)
         }
-        let run = { (n: Int) in
-            measure(n) { i in
-                router.respond(to: request, context: RequestContext(requestID: "9f3c01ab-\(i & 7)", receivedAtNanos: monotonicNanos(),
-                                                                    remoteAddress: "127.0.0.1", localPort: 8000)) { _ in }
+        router.get("/healthz") { _, _ in HTTPResponse(status: .ok, contentType: "text/plain; charset=utf-8", body: "ok") }
+        // The infer route (logged, traced) and a probe (quiet: logged at debug, not traced).
+        for (path, request) in [("infer", request), ("healthz", probe)] {
+            let op = "chain.\(path).\(name)"
+            guard only.map({ op.contains($0) || name == "none" }) ?? true else { continue }
+            let run = { (n: Int) in
+                measure(n) { i in
+                    router.respond(to: request, context: RequestContext(requestID: "9f3c01ab-\(i & 7)",
+                                                                        receivedAtNanos: monotonicNanos(),
+                                                                        remoteAddress: "127.0.0.1", localPort: 8000)) { _ in }
+                }
             }
+            _ = run(iterations / 10)  // warm-up: series, caches
+            let ns = run(iterations)
+            if name == "none" { baseline[path] = ns }
+            emit("{\"op\":\"\(op)\",\"ns_per_op\":\(fixed(ns, 1)),\"added_ns\":\(fixed(ns - baseline[path, default: 0], 1))}")
         }
-        _ = run(iterations / 10)  // warm-up: series, caches
-        let ns = run(iterations)
-        if name == "none" { baseline = ns }
-        emit("{\"op\":\"\(op)\",\"ns_per_op\":\(fixed(ns, 1)),\"added_ns\":\(fixed(ns - baseline, 1))}")
     }
     _ = writer.flush()
 }
