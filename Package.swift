@@ -22,7 +22,15 @@ let package = Package(
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
         .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL"),
         .systemLibrary(name: "CLinux", path: "Sources/CLinux"),
-        .target(name: "Telemetry", dependencies: ["CZlib", "CLinux"]),
+        // Telemetry, in five targets: TelemetryCore (byte formatting, clocks, threads, gzip, trace
+        // ids, ServiceContext); Logging, Metrics and Tracing on it (Tracing logs failed exports
+        // through Logging); and `Telemetry`, which re-exports the four and ties them together.
+        // Other targets import `Telemetry`.
+        .target(name: "TelemetryCore", dependencies: ["CZlib"]),
+        .target(name: "Logging", dependencies: ["TelemetryCore"]),
+        .target(name: "Metrics", dependencies: ["TelemetryCore"]),
+        .target(name: "Tracing", dependencies: ["TelemetryCore", "Logging"]),
+        .target(name: "Telemetry", dependencies: ["TelemetryCore", "Logging", "Metrics", "Tracing"]),
         .target(name: "HTTPServer", dependencies: ["CLinux", "COpenSSL", "Telemetry"]),
         .target(name: "ONNXRuntime", swiftSettings: kernelFlags),
         .target(name: "InferenceCore", dependencies: ["ONNXRuntime", "Telemetry"]),
@@ -30,6 +38,10 @@ let package = Package(
         .executableTarget(name: "pd-inference", dependencies: ["InferenceServer"]),
         .executableTarget(name: "onnx-bench", dependencies: ["ONNXRuntime"], path: "bench/onnx-bench", swiftSettings: kernelFlags),
         .executableTarget(name: "telemetry-bench", dependencies: ["HTTPServer", "Telemetry"], path: "bench/telemetry-bench"),
+        .testTarget(name: "TelemetryCoreTests", dependencies: ["TelemetryCore"]),
+        .testTarget(name: "LoggingTests", dependencies: ["Logging", "Telemetry"]),
+        .testTarget(name: "MetricsTests", dependencies: ["Metrics", "TelemetryCore"]),
+        .testTarget(name: "TracingTests", dependencies: ["Tracing", "TelemetryCore"]),
         .testTarget(name: "TelemetryTests", dependencies: ["Telemetry"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer"]),
         .testTarget(name: "ONNXRuntimeTests", dependencies: ["ONNXRuntime"], resources: [.copy("Fixtures")]),

@@ -25,7 +25,8 @@ mkdir -p "$BUILD/lib" "$BUILD/bin"
 SWIFTC=${SWIFTC:-swiftc}
 # Let libFuzzer and ASan report a trap (with the fatalError message) instead of Swift's backtracer.
 export SWIFT_BACKTRACE=enable=no
-FLAGS=(-sanitize=fuzzer,address -parse-as-library -O -g -swift-version 6)
+# One package name for every module, as SwiftPM gives, so `package` declarations are shared.
+FLAGS=(-sanitize=fuzzer,address -parse-as-library -O -g -swift-version 6 -package-name pd_inference)
 SHIMS=(-I "$ROOT/Sources/CLinux" -I "$ROOT/Sources/CZlib" -I "$ROOT/Sources/COpenSSL")
 case "$(uname -m)" in
   x86_64) KERNEL_FLAGS=(-Xcc -march=haswell -target-cpu haswell) ;;
@@ -45,13 +46,16 @@ stale() {
 # swiftc prints one harmless ld.gold warning per __asan symbol; keep only real diagnostics.
 quiet() { grep -v -e '__asan' -e 'ld.gold: warning' -e '^$' || true; }
 
-# module NAME [extra flags --] SOURCES...: a static library and its .swiftmodule.
+# module NAME [--flags FLAG... --] [--deps MODULE... --] SOURCES...: a static library and its
+# .swiftmodule, rebuilt when a source or the library of a --deps module is newer (their
+# @inlinable code is compiled into this one).
 module() {
   local name=$1; shift
-  local extra=()
+  local extra=() deps=()
   if [ "${1:-}" = "--flags" ]; then shift; while [ "$1" != "--" ]; do extra+=("$1"); shift; done; shift; fi
+  if [ "${1:-}" = "--deps" ]; then shift; while [ "$1" != "--" ]; do deps+=("$BUILD/lib/lib$1.a"); shift; done; shift; fi
   local out="$BUILD/lib/lib$name.a"
-  if stale "$out" "$@"; then
+  if stale "$out" "$@" ${deps[@]+"${deps[@]}"}; then
     echo "   compiling module $name ($# files)"
     rm -f "$out"
     (cd "$BUILD/lib" && "$SWIFTC" "${FLAGS[@]}" "${extra[@]}" "${SHIMS[@]}" -I "$BUILD/lib" -wmo \
@@ -82,9 +86,16 @@ S=$ROOT/Sources
 T=$ROOT/fuzz/targets
 needs() { local t; for t in "${TARGETS[@]}"; do for want in "$@"; do [ "$t" = "$want" ] && return 0; done; done; return 1; }
 
+# The telemetry targets, a library each; linked dependents first.
+TELEMETRY_LIBS="Telemetry Tracing Metrics Logging TelemetryCore"
+
 echo "== building fuzz targets in $BUILD"
 if needs traceparent v2-json v2-binary onnx-loader; then
-  module Telemetry $(sources "$S/Telemetry")
+  module TelemetryCore $(sources "$S/TelemetryCore")
+  module Logging --deps TelemetryCore -- $(sources "$S/Logging")
+  module Metrics --deps TelemetryCore -- $(sources "$S/Metrics")
+  module Tracing --deps TelemetryCore Logging -- $(sources "$S/Tracing")
+  module Telemetry --deps TelemetryCore Logging Metrics Tracing -- $(sources "$S/Telemetry")
 fi
 if needs v2-json v2-binary onnx-loader; then
   module ONNXRuntime --flags "${KERNEL_FLAGS[@]}" -- $(sources "$S/ONNXRuntime")
@@ -99,12 +110,12 @@ for target in "${TARGETS[@]}"; do
         "$S/HTTPServer/HTTPParser.swift" "$S/HTTPServer/HTTPParser+Head.swift" \
         "$S/HTTPServer/HTTPParseError.swift" "$S/HTTPServer/HTTPTypes.swift" ;;
     traceparent)
-      binary traceparent "Telemetry" "$T/traceparent.swift" ;;
+      binary traceparent "$TELEMETRY_LIBS" "$T/traceparent.swift" ;;
     v2-json)
-      binary v2-json "InferenceCore ONNXRuntime Telemetry" "$T/v2_json.swift" "$T/v2_support.swift" \
+      binary v2-json "InferenceCore ONNXRuntime $TELEMETRY_LIBS" "$T/v2_json.swift" "$T/v2_support.swift" \
         $(sources "$S/InferenceServer/V2") ;;
     v2-binary)
-      binary v2-binary "InferenceCore ONNXRuntime Telemetry" "$T/v2_binary.swift" "$T/v2_support.swift" \
+      binary v2-binary "InferenceCore ONNXRuntime $TELEMETRY_LIBS" "$T/v2_binary.swift" "$T/v2_support.swift" \
         $(sources "$S/InferenceServer/V2") ;;
     onnx-loader)
       binary onnx-loader "ONNXRuntime" "$T/onnx_loader.swift" ;;

@@ -1,4 +1,4 @@
-// telemetry-bench: cost of the hand-written telemetry in Sources/Telemetry.
+// telemetry-bench: cost of the hand-written telemetry (Sources/TelemetryCore, Logging, Metrics, Tracing, Telemetry).
 //
 // Usage:
 //   telemetry-bench render [--scenario counters|histograms|histograms-no-exemplars|mixed|all] [--format F] [--iterations 200] [--warmup 20] [--dump DIR]

@@ -1,4 +1,4 @@
-// libFuzzer target: W3C `traceparent`/`tracestate` parsing (Telemetry).
+// libFuzzer target: W3C `traceparent`/`tracestate` parsing (TelemetryCore).
 // Input: a `traceparent` value, optionally followed by a NUL byte and a `tracestate` value.
 // Checks: a value that parses re-serialises to a canonical `traceparent` that parses to the same
 // context; an accepted `tracestate` re-serialises to a list that parses to the same entries.

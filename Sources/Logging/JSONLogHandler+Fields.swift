@@ -1,0 +1,88 @@
+import TelemetryCore
+
+extension JSONLogHandler {
+    /// Writes the fields straight into the line, in the order given, after the trace ids of
+    /// the `traceContext` provider: the same line the `Metadata` path writes for the same
+    /// (sorted) fields, without a dictionary. Handler metadata, another provider, or a field
+    /// named `trace_id`/`span_id` need merging, so those records take the `Metadata` path.
+    public func log(level: Logger.Level, message: String, fields: Logger.Fields, source: String,
+                    file: String, function: String, line: UInt) {
+        guard metadata.isEmpty, metadataProvider?.isTraceContext ?? true, !JSONLogHandler.namesTraceIDs(fields) else {
+            log(level: level, message: message, metadata: fields.metadata, source: source, file: file,
+                function: function, line: line)
+            return
+        }
+        let trace = metadataProvider == nil ? nil : ServiceContext.current?.traceContext.flatMap { $0.traceID.isValid ? $0 : nil }
+        writer.write(JSONLogHandler.formatLine(unixNanoseconds: SystemClock.unixNanoseconds(), level: level, label: label,
+                                               message: message, trace: trace, fields: fields))
+    }
+
+    /// One complete line, newline included, written into an array allocated at its largest
+    /// possible size (`ByteCursor.jsonStringBound` for each string).
+    static func formatLine(unixNanoseconds: UInt64, level: Logger.Level, label: String, message: String,
+                           trace: TraceContext?, fields: Logger.Fields) -> [UInt8] {
+        var bound = lineStartBound(label: label, message: message) + 75 + 2  // trace ids, `}\n`
+        for i in 0..<fields.count {
+            let field = fields[i]
+            bound += 10 + ByteCursor.maxJSONEscapedLength(field.key.utf8CodeUnitCount)
+            switch field.value {
+            case .string(let s): bound += ByteCursor.jsonStringBound(s)
+            case .int, .double: bound += 2 + ByteFormat.maxDoubleLength
+            }
+        }
+        return [UInt8](unsafeUninitializedCapacity: bound) { buffer, count in
+            let start = buffer.baseAddress!
+            var out = ByteCursor(start)
+            writeLineStart(to: &out, unixNanoseconds: unixNanoseconds, level: level, label: label, message: message)
+            if let trace {
+                out.write(",\"trace_id\":\"")
+                out.writeHex(trace.traceID.high)
+                out.writeHex(trace.traceID.low)
+                out.write("\",\"span_id\":\"")
+                out.writeHex(trace.spanID.value)
+                out.write(UInt8(ascii: "\""))
+            }
+            for i in 0..<fields.count {
+                let field = fields[i]
+                out.write(",\"")
+                field.key.withUTF8Buffer { key in
+                    if isReserved(key) { out.write("meta.") }
+                    out.writeJSONEscaped(key)
+                }
+                out.write("\":")
+                switch field.value {
+                case .string(let s): out.writeJSONString(s)
+                case .int(let n): out.writeDecimal(Int64(n))
+                case .double(let d) where d.isFinite: out.writeDouble(d)
+                case .double(let d): out.writeJSONString(d.description)  // as the Metadata path: "inf", "nan"
+                }
+            }
+            out.write("}\n")
+            count = out.position - start
+            precondition(count <= bound, "log line overran its buffer")
+        }
+    }
+
+    /// `ts`, `level`, `logger` and `msg` (written `meta.<key>`, as `reservedKeys`).
+    @inline(__always)
+    static func isReserved(_ key: UnsafeBufferPointer<UInt8>) -> Bool {
+        switch key.count {
+        case 2: key.elementsEqual("ts".utf8)
+        case 3: key.elementsEqual("msg".utf8)
+        case 5: key.elementsEqual("level".utf8)
+        case 6: key.elementsEqual("logger".utf8)
+        default: false
+        }
+    }
+
+    static func namesTraceIDs(_ fields: Logger.Fields) -> Bool {
+        for i in 0..<fields.count {
+            let key = fields[i].key
+            if key.utf8CodeUnitCount == 8 || key.utf8CodeUnitCount == 7,
+               key.withUTF8Buffer({ $0.elementsEqual("trace_id".utf8) || $0.elementsEqual("span_id".utf8) }) {
+                return true
+            }
+        }
+        return false
+    }
+}

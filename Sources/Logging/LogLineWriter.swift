@@ -1,0 +1,139 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Synchronization
+import TelemetryCore
+
+/// Takes finished log lines from any thread and writes them from one background thread, so
+/// logging never blocks a request on a slow or full stdout. The buffer is bounded (lines
+/// and bytes); when it is full, new lines are dropped and counted in `droppedLines`.
+public final class LogLineWriter: Sendable {
+    /// The writer behind the JSON and text handlers: file descriptor 1.
+    public static let standardOutput = LogLineWriter(fileDescriptor: 1)
+
+    private struct State {
+        /// Whole lines, back to back: a line is copied in, so its buffer is freed by the
+        /// thread that made it, and the writer thread swaps the whole chunk out at once.
+        var pending: [UInt8] = []
+        var pendingLines = 0
+        var accepted = 0
+        var completed = 0
+        var writerIdle = true
+    }
+
+    public let capacity: Int
+    public let maxBufferedBytes: Int
+    private let sink: @Sendable ([UInt8]) -> Void
+    private let state = Mutex(State())
+    private let wakeUp = Semaphore()
+    private let dropped = Atomic<Int>(0)
+    private let written = Atomic<Int>(0)
+
+    /// Writes to a file descriptor (`write(2)`, retried on partial writes and EINTR).
+    public convenience init(capacity: Int = 16_384, maxBufferedBytes: Int = 8 << 20, fileDescriptor: Int32) {
+        self.init(capacity: capacity, maxBufferedBytes: maxBufferedBytes) { bytes in
+            LogLineWriter.writeAll(bytes, to: fileDescriptor)
+        }
+    }
+
+    /// Hands each drained chunk (whole lines, concatenated) to `sink` on the writer thread.
+    public init(capacity: Int = 16_384, maxBufferedBytes: Int = 8 << 20, sink: @escaping @Sendable ([UInt8]) -> Void) {
+        precondition(capacity > 0 && maxBufferedBytes > 0)
+        self.capacity = capacity
+        self.maxBufferedBytes = maxBufferedBytes
+        self.sink = sink
+        spawnDetachedThread { [self] in run() }
+    }
+
+    /// Lines dropped because the buffer was full (for `pd_log_lines_dropped_total`).
+    public var droppedLines: Int { dropped.load(ordering: .relaxed) }
+
+    /// Lines handed to the sink.
+    public var writtenLines: Int { written.load(ordering: .relaxed) }
+
+    /// Queues one line (which should end in `\n`). Returns false if it was dropped.
+    @discardableResult
+    public func write(_ line: [UInt8]) -> Bool {
+        let signal: Bool? = state.withLock { state in
+            guard state.pendingLines < capacity, state.pending.count + line.count <= maxBufferedBytes else { return nil }
+            state.pending.append(contentsOf: line)
+            state.pendingLines += 1
+            state.accepted += 1
+            if state.writerIdle {
+                state.writerIdle = false
+                return true
+            }
+            return false
+        }
+        guard let signal else {
+            dropped.wrappingAdd(1, ordering: .relaxed)
+            return false
+        }
+        if signal { wakeUp.signal() }
+        return true
+    }
+
+    /// Waits until every line accepted before the call has been written (for shutdown).
+    /// Returns false on timeout.
+    @discardableResult
+    public func flush(timeout: Duration = .seconds(5)) -> Bool {
+        let target = state.withLock { $0.accepted }
+        let deadline = SystemClock.monotonicNanoseconds() &+ timeout.nanosecondsClamped
+        while state.withLock({ $0.completed }) < target {
+            if SystemClock.monotonicNanoseconds() >= deadline { return false }
+            wakeUp.signal()
+            sleepNanoseconds(500_000)
+        }
+        return true
+    }
+
+    private func run() {
+        var chunk: [UInt8] = []
+        while true {
+            wakeUp.wait()
+            // Let lines gather for a moment so a busy server pays one wake-up and one write per
+            // few milliseconds, not per line. While lines keep coming the thread stays
+            // awake on this timer, so writers never need to signal it (a system call each).
+            while true {
+                sleepNanoseconds(LogLineWriter.gatherNanoseconds)
+                // Swap the pending chunk with the emptied previous one, keeping both capacities.
+                let lines: Int = state.withLock { state in
+                    if state.pendingLines == 0 {
+                        state.writerIdle = true
+                        return 0
+                    }
+                    swap(&state.pending, &chunk)
+                    defer { state.pendingLines = 0 }
+                    return state.pendingLines
+                }
+                guard lines > 0 else { break }
+                sink(chunk)
+                written.wrappingAdd(lines, ordering: .relaxed)
+                state.withLock { $0.completed += lines }
+                chunk.removeAll(keepingCapacity: true)
+            }
+        }
+    }
+
+    /// How long lines gather before a write.
+    static let gatherNanoseconds: UInt64 = 5_000_000
+
+    static func writeAll(_ bytes: [UInt8], to fd: Int32) {
+        bytes.withUnsafeBytes { raw in
+            var offset = 0
+            while offset < raw.count {
+                let n = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
+                if n > 0 {
+                    offset += n
+                } else if n < 0 && errno == EINTR {
+                    continue
+                } else if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
+                    var pfd = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+                    _ = poll(&pfd, 1, 100)
+                } else {
+                    return  // closed or broken stdout: nothing more can be done from here
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,180 @@
+import Logging
+import Synchronization
+import TelemetryCore
+
+/// Queues ended spans and exports them in batches from its own background thread, so a slow
+/// or unreachable collector never slows a request. The queue is bounded: when it is full,
+/// spans are dropped and counted (`droppedSpans`), never waited for.
+///
+/// Export happens when `maxExportBatchSize` spans are queued or every `scheduleDelay`,
+/// whichever comes first; `forceFlush` and `shutdown` drain the queue.
+public final class BatchSpanProcessor: SpanProcessor {
+    public struct Configuration: Sendable {
+        public var maxQueueSize: Int
+        public var maxExportBatchSize: Int
+        public var scheduleDelay: Duration
+
+        /// OpenTelemetry defaults: 2048 queued, 512 per batch, every 5 s.
+        public init(maxQueueSize: Int = 2048, maxExportBatchSize: Int = 512, scheduleDelay: Duration = .seconds(5)) {
+            precondition(maxQueueSize > 0 && maxExportBatchSize > 0)
+            self.maxQueueSize = maxQueueSize
+            self.maxExportBatchSize = min(maxExportBatchSize, maxQueueSize)
+            self.scheduleDelay = scheduleDelay
+        }
+    }
+
+    private struct State {
+        var queue: [SpanData] = []
+        var flushRequested = 0
+        var flushCompleted = 0
+        var shuttingDown = false
+        var finished = false
+        var workerSignalled = false
+    }
+
+    public let configuration: Configuration
+    let exporter: any SpanExporter
+    private let state = Mutex(State())
+    private let wakeUp = Semaphore()
+    private let exported = Atomic<Int>(0)
+    private let overflowed = Atomic<Int>(0)
+    private let failed = Atomic<Int>(0)
+
+    public init(exporter: any SpanExporter, configuration: Configuration = Configuration()) {
+        self.exporter = exporter
+        self.configuration = configuration
+        spawnDetachedThread { [self] in run() }
+    }
+
+    /// Spans the exporter accepted (for `pd_trace_spans_exported_total`).
+    public var exportedSpans: Int { exported.load(ordering: .relaxed) }
+    /// Spans lost: queue overflow, ended after shutdown, or an export that failed after its
+    /// retries (for `pd_trace_spans_dropped_total`).
+    public var droppedSpans: Int { overflowed.load(ordering: .relaxed) + failed.load(ordering: .relaxed) }
+    /// The part of `droppedSpans` refused because the queue was full or shut down.
+    public var queueOverflowSpans: Int { overflowed.load(ordering: .relaxed) }
+    /// The part of `droppedSpans` whose export failed.
+    public var failedSpans: Int { failed.load(ordering: .relaxed) }
+    /// Spans waiting in the queue.
+    public var queueDepth: Int { state.withLock { $0.queue.count } }
+
+    public func onEnd(_ span: SpanData) {
+        let signal: Bool = state.withLock { state in
+            guard !state.shuttingDown, state.queue.count < configuration.maxQueueSize else {
+                overflowed.wrappingAdd(1, ordering: .relaxed)
+                return false
+            }
+            state.queue.append(span)
+            if state.queue.count >= configuration.maxExportBatchSize && !state.workerSignalled {
+                state.workerSignalled = true
+                return true
+            }
+            return false
+        }
+        if signal { wakeUp.signal() }
+    }
+
+    public func forceFlush(timeout: Duration) -> Bool {
+        let target: Int? = state.withLock { state in
+            if state.finished { return nil }
+            state.flushRequested += 1
+            return state.flushRequested
+        }
+        guard let target else { return true }
+        wakeUp.signal()
+        return waitUntil(timeout: timeout) { $0.flushCompleted >= target || $0.finished }
+    }
+
+    public func shutdown(timeout: Duration) -> Bool {
+        state.withLock { $0.shuttingDown = true }
+        wakeUp.signal()
+        return waitUntil(timeout: timeout) { $0.finished }
+    }
+
+    private func waitUntil(timeout: Duration, _ condition: (borrowing State) -> Bool) -> Bool {
+        let deadline = SystemClock.monotonicNanoseconds() &+ timeout.nanosecondsClamped
+        while true {
+            if state.withLock({ condition($0) }) { return true }
+            if SystemClock.monotonicNanoseconds() >= deadline { return false }
+            sleepNanoseconds(1_000_000)
+        }
+    }
+
+    private func run() {
+        var failureLog = ExportFailureLog()
+        let delay = configuration.scheduleDelay.nanosecondsClamped
+        // Swapped with the queue, so both keep their capacity and nothing is copied.
+        var batch: [SpanData] = []
+        batch.reserveCapacity(configuration.maxExportBatchSize)
+        while true {
+            _ = wakeUp.wait(timeoutNanoseconds: delay)
+            let (flushTarget, flushPending, shuttingDown) = state.withLock { state in
+                state.workerSignalled = false
+                return (state.flushRequested, state.flushRequested > state.flushCompleted, state.shuttingDown)
+            }
+            // Drain everything queued so far, one batch at a time. A timer tick or a full batch
+            // also lands here; partial batches go out on the timer.
+            while true {
+                state.withLock { state in
+                    // The whole queue when it fits one batch (the usual case): a swap, not a copy
+                    // and a shift of everything behind it while request threads wait for the lock.
+                    if state.queue.count <= configuration.maxExportBatchSize {
+                        swap(&batch, &state.queue)
+                    } else {
+                        let n = configuration.maxExportBatchSize
+                        batch.append(contentsOf: state.queue.prefix(n))
+                        state.queue.removeFirst(n)
+                    }
+                }
+                if batch.isEmpty { break }
+                switch exporter.export(batch) {
+                case .success: exported.wrappingAdd(batch.count, ordering: .relaxed)
+                case .failure(let message):
+                    failed.wrappingAdd(batch.count, ordering: .relaxed)
+                    failureLog.record(spans: batch.count, message: message)
+                }
+                batch.removeAll(keepingCapacity: true)
+            }
+            if shuttingDown {
+                exporter.shutdown()
+                state.withLock { state in
+                    // Anything that raced in after the last drain is counted, not silently lost.
+                    overflowed.wrappingAdd(state.queue.count, ordering: .relaxed)
+                    state.queue.removeAll()
+                    state.flushCompleted = state.flushRequested
+                    state.finished = true
+                }
+                return
+            }
+            if flushPending {
+                exporter.forceFlush()
+                state.withLock { $0.flushCompleted = max($0.flushCompleted, flushTarget) }
+            }
+        }
+    }
+}
+
+/// Logs failed exports on the processor's thread: the first at once, then at most one line a minute
+/// with what was dropped meanwhile, so a collector that is down is visible in the logs without
+/// flooding them (every dropped span is also counted in `pd_trace_spans_dropped_total`).
+private struct ExportFailureLog {
+    static let intervalNanos: UInt64 = 60_000_000_000
+    let logger = Logger(label: "tracing")
+    var lastLoggedAt: UInt64?
+    var spansSinceLog = 0
+    var failuresSinceLog = 0
+
+    mutating func record(spans: Int, message: String) {
+        spansSinceLog += spans
+        failuresSinceLog += 1
+        let now = SystemClock.monotonicNanoseconds()
+        if let last = lastLoggedAt, now &- last < Self.intervalNanos { return }
+        logger.warning("span export failed; spans dropped", metadata: [
+            "error.message": .string(message), "trace.spans_dropped": "\(spansSinceLog)",
+            "trace.failed_exports": "\(failuresSinceLog)",
+        ])
+        lastLoggedAt = now
+        spansSinceLog = 0
+        failuresSinceLog = 0
+    }
+}

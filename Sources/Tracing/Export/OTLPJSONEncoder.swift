@@ -1,0 +1,213 @@
+import TelemetryCore
+
+/// Encodes spans as an OTLP/HTTP JSON `ExportTraceServiceRequest` (OTLP specification, JSON
+/// Protobuf Encoding): lowerCamelCase field names, trace and span ids as lowercase hex
+/// strings, 64-bit integers as decimal strings, enums as integers.
+public enum OTLPJSONEncoder {
+    // Span.flags (opentelemetry-proto trace.proto): bits 0–7 are the W3C trace flags; bit 8
+    // says whether bit 9 (parent is remote) is known.
+    static let contextHasIsRemote: UInt32 = 0x100
+    static let contextIsRemote: UInt32 = 0x200
+
+    public static func encode(_ spans: [SpanData], resource: Resource, scope: InstrumentationScope) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(512 + spans.count * 600)
+        out.appendASCII("{\"resourceSpans\":[{\"resource\":{\"attributes\":")
+        out.appendRaw(maxCount: bound(resource.attributes)) { writeAttributes(resource.attributes, to: &$0) }
+        out.appendASCII("},\"scopeSpans\":[{\"scope\":{\"name\":")
+        out.appendJSONString(scope.name)
+        if let version = scope.version {
+            out.appendASCII(",\"version\":")
+            out.appendJSONString(version)
+        }
+        out.appendASCII("},\"spans\":[")
+        for (i, span) in spans.enumerated() {
+            if i > 0 { out.append(UInt8(ascii: ",")) }
+            appendSpan(span, to: &out)
+        }
+        out.appendASCII("]}]}]}")
+        return out
+    }
+
+    /// One span, written straight into `out` through a cursor with room for its longest form.
+    static func appendSpan(_ span: SpanData, to out: inout [UInt8]) {
+        out.appendRaw(maxCount: bound(span)) { writeSpan(span, to: &$0) }
+    }
+
+    /// Most bytes `writeSpan` writes: the fixed text, every string escaped at its longest,
+    /// numbers at their longest.
+    static func bound(_ span: SpanData) -> Int {
+        var n = 512 + string(span.name) + bound(span.attributes) + string(span.context.traceState.description)
+        for event in span.events { n += 96 + string(event.name) + bound(event.attributes) }
+        for link in span.links { n += 192 + string(link.context.traceState.description) + bound(link.attributes) }
+        if case .error(let message?) = span.status { n += 16 + string(message) }
+        return n
+    }
+
+    /// A quoted, escaped string at its longest.
+    private static func string(_ s: String) -> Int { 2 + ByteCursor.maxJSONEscapedLength(s.utf8.count) }
+
+    static func bound(_ attributes: SpanAttributes) -> Int {
+        var n = 2
+        for entry in attributes.entries {
+            n += 32 + string(entry.key)
+            switch entry.value {
+            case .string(let s): n += 20 + string(s)
+            case .int, .double, .bool: n += 24 + ByteFormat.maxDoubleLength
+            case .stringArray(let values):
+                n += 32
+                for s in values { n += 20 + string(s) }
+            }
+        }
+        return n
+    }
+
+    static func writeSpan(_ span: SpanData, to out: inout ByteCursor) {
+        out.write("{\"traceId\":\"")
+        out.writeHex(span.context.traceID.high)
+        out.writeHex(span.context.traceID.low)
+        out.write("\",\"spanId\":\"")
+        out.writeHex(span.context.spanID.value)
+        out.write(UInt8(ascii: "\""))
+        if !span.context.traceState.isEmpty {
+            out.write(",\"traceState\":")
+            out.writeJSONString(span.context.traceState.description)
+        }
+        if let parent = span.parentSpanID {
+            out.write(",\"parentSpanId\":\"")
+            out.writeHex(parent.value)
+            out.write(UInt8(ascii: "\""))
+        }
+        var flags = UInt32(span.context.flags.rawValue) | contextHasIsRemote
+        if span.parentIsRemote { flags |= contextIsRemote }
+        out.write(",\"flags\":")
+        out.writeDecimal(UInt64(flags))
+        out.write(",\"name\":")
+        out.writeJSONString(span.name)
+        out.write(",\"kind\":")
+        out.writeDecimal(UInt64(span.kind.rawValue))
+        out.write(",\"startTimeUnixNano\":\"")
+        out.writeDecimal(span.startTimeUnixNano)
+        out.write("\",\"endTimeUnixNano\":\"")
+        out.writeDecimal(span.endTimeUnixNano)
+        out.write("\",\"attributes\":")
+        writeAttributes(span.attributes, to: &out)
+        if span.droppedAttributesCount > 0 {
+            out.write(",\"droppedAttributesCount\":")
+            out.writeDecimal(UInt64(span.droppedAttributesCount))
+        }
+        out.write(",\"events\":[")
+        for (i, event) in span.events.enumerated() {
+            if i > 0 { out.write(UInt8(ascii: ",")) }
+            out.write("{\"timeUnixNano\":\"")
+            out.writeDecimal(event.timeUnixNano)
+            out.write("\",\"name\":")
+            out.writeJSONString(event.name)
+            out.write(",\"attributes\":")
+            writeAttributes(event.attributes, to: &out)
+            out.write(UInt8(ascii: "}"))
+        }
+        out.write(UInt8(ascii: "]"))
+        if span.droppedEventsCount > 0 {
+            out.write(",\"droppedEventsCount\":")
+            out.writeDecimal(UInt64(span.droppedEventsCount))
+        }
+        out.write(",\"links\":[")
+        for (i, link) in span.links.enumerated() {
+            if i > 0 { out.write(UInt8(ascii: ",")) }
+            out.write("{\"traceId\":\"")
+            out.writeHex(link.context.traceID.high)
+            out.writeHex(link.context.traceID.low)
+            out.write("\",\"spanId\":\"")
+            out.writeHex(link.context.spanID.value)
+            out.write(UInt8(ascii: "\""))
+            if !link.context.traceState.isEmpty {
+                out.write(",\"traceState\":")
+                out.writeJSONString(link.context.traceState.description)
+            }
+            var linkFlags = UInt32(link.context.flags.rawValue) | contextHasIsRemote
+            if link.context.isRemote { linkFlags |= contextIsRemote }
+            out.write(",\"attributes\":")
+            writeAttributes(link.attributes, to: &out)
+            out.write(",\"flags\":")
+            out.writeDecimal(UInt64(linkFlags))
+            out.write(UInt8(ascii: "}"))
+        }
+        out.write(UInt8(ascii: "]"))
+        if span.droppedLinksCount > 0 {
+            out.write(",\"droppedLinksCount\":")
+            out.writeDecimal(UInt64(span.droppedLinksCount))
+        }
+        out.write(",\"status\":{")
+        if case .error(let message?) = span.status {
+            out.write("\"message\":")
+            out.writeJSONString(message)
+            out.write(UInt8(ascii: ","))
+        }
+        out.write("\"code\":")
+        out.writeDecimal(UInt64(span.status.code))
+        out.write("}}")
+    }
+
+    static func writeAttributes(_ attributes: SpanAttributes, to out: inout ByteCursor) {
+        out.write(UInt8(ascii: "["))
+        for (i, entry) in attributes.entries.enumerated() {
+            if i > 0 { out.write(UInt8(ascii: ",")) }
+            out.write("{\"key\":")
+            out.writeJSONString(entry.key)
+            out.write(",\"value\":")
+            writeAnyValue(entry.value, to: &out)
+            out.write(UInt8(ascii: "}"))
+        }
+        out.write(UInt8(ascii: "]"))
+    }
+
+    static func writeAnyValue(_ value: SpanAttribute, to out: inout ByteCursor) {
+        switch value {
+        case .string(let s):
+            out.write("{\"stringValue\":")
+            out.writeJSONString(s)
+            out.write(UInt8(ascii: "}"))
+        case .int(let i):
+            out.write("{\"intValue\":\"")
+            out.writeDecimal(i)
+            out.write("\"}")
+        case .double(let d):
+            out.write("{\"doubleValue\":")
+            out.writeJSONDouble(d)
+            out.write(UInt8(ascii: "}"))
+        case .bool(let b):
+            out.write(b ? "{\"boolValue\":true}" : "{\"boolValue\":false}")
+        case .stringArray(let values):
+            out.write("{\"arrayValue\":{\"values\":[")
+            for (i, s) in values.enumerated() {
+                if i > 0 { out.write(UInt8(ascii: ",")) }
+                out.write("{\"stringValue\":")
+                out.writeJSONString(s)
+                out.write(UInt8(ascii: "}"))
+            }
+            out.write("]}}")
+        }
+    }
+}
+
+extension ByteCursor {
+    /// A JSON number, or the proto3 JSON strings "NaN", "Infinity", "-Infinity" (at most
+    /// `ByteFormat.maxDoubleLength` bytes).
+    mutating func writeJSONDouble(_ value: Double) {
+        if value.isNaN {
+            write("\"NaN\"")
+        } else if value.isInfinite {
+            write(value > 0 ? "\"Infinity\"" : "\"-Infinity\"")
+        } else {
+            writeDouble(value)
+        }
+    }
+}
+
+extension Array where Element == UInt8 {
+    /// A JSON number, or the proto3 JSON strings "NaN", "Infinity", "-Infinity".
+    mutating func appendJSONDouble(_ value: Double) {
+        appendRaw(maxCount: ByteFormat.maxDoubleLength) { $0.writeJSONDouble(value) }
+    }
+}

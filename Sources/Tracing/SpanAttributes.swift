@@ -1,0 +1,144 @@
+import TelemetryCore
+
+/// An attribute value: the OTLP `AnyValue` kinds this service uses.
+public enum SpanAttribute: Sendable, Hashable, ExpressibleByStringLiteral, ExpressibleByStringInterpolation,
+    ExpressibleByIntegerLiteral, ExpressibleByFloatLiteral, ExpressibleByBooleanLiteral
+{
+    case string(String)
+    case int(Int64)
+    case double(Double)
+    case bool(Bool)
+    case stringArray([String])
+
+    public init(stringLiteral value: String) { self = .string(value) }
+    public init(integerLiteral value: Int64) { self = .int(value) }
+    public init(floatLiteral value: Double) { self = .double(value) }
+    public init(booleanLiteral value: Bool) { self = .bool(value) }
+
+    /// Convenience for any integer.
+    public static func int<I: BinaryInteger>(_ value: I) -> SpanAttribute { .int(Int64(clamping: value)) }
+}
+
+/// Ordered attributes with unique keys (setting an existing key replaces its value in place).
+public struct SpanAttributes: Sendable, Hashable, ExpressibleByDictionaryLiteral, Sequence {
+    public private(set) var entries: [(key: String, value: SpanAttribute)] = []
+
+    public init() {}
+
+    public init(dictionaryLiteral elements: (String, SpanAttribute)...) {
+        entries.reserveCapacity(elements.count)
+        for (key, value) in elements { self[key] = value }
+    }
+
+    public subscript(key: String) -> SpanAttribute? {
+        get { entries.first { $0.key == key }?.value }
+        set {
+            if let index = entries.firstIndex(where: { $0.key == key }) {
+                if let newValue { entries[index].value = newValue } else { entries.remove(at: index) }
+            } else if let newValue {
+                entries.append((key, newValue))
+            }
+        }
+    }
+
+    /// Sets `key` unless it is new and the list already holds `limit` entries; returns false
+    /// when it was dropped. One search instead of a lookup and then a set.
+    mutating func set(_ key: String, _ value: SpanAttribute, limit: Int) -> Bool {
+        if let index = entries.firstIndex(where: { $0.key == key }) {
+            entries[index].value = value
+            return true
+        }
+        guard entries.count < limit else { return false }
+        entries.append((key, value))
+        return true
+    }
+
+    public var count: Int { entries.count }
+    public var isEmpty: Bool { entries.isEmpty }
+
+    public func makeIterator() -> IndexingIterator<[(key: String, value: SpanAttribute)]> {
+        entries.makeIterator()
+    }
+
+    public static func == (lhs: SpanAttributes, rhs: SpanAttributes) -> Bool {
+        lhs.entries.count == rhs.entries.count
+            && zip(lhs.entries, rhs.entries).allSatisfy { $0.key == $1.key && $0.value == $1.value }
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        for entry in entries {
+            hasher.combine(entry.key)
+            hasher.combine(entry.value)
+        }
+    }
+}
+
+/// The role of a span (OTLP `Span.SpanKind` numbers).
+public enum SpanKind: Int, Sendable {
+    case `internal` = 1
+    case server = 2
+    case client = 3
+    case producer = 4
+    case consumer = 5
+}
+
+/// A span's outcome (OTLP `Status`).
+public enum SpanStatus: Sendable, Hashable {
+    case unset
+    case ok
+    case error(message: String? = nil)
+
+    /// OTLP `Status.StatusCode`: 0 unset, 1 ok, 2 error.
+    public var code: Int {
+        switch self {
+        case .unset: 0
+        case .ok: 1
+        case .error: 2
+        }
+    }
+}
+
+/// A timestamped annotation on a span.
+public struct SpanEvent: Sendable, Hashable {
+    public var name: String
+    public var timeUnixNano: UInt64
+    public var attributes: SpanAttributes
+
+    public init(name: String, timeUnixNano: UInt64? = nil, attributes: SpanAttributes = [:]) {
+        self.name = name
+        self.timeUnixNano = timeUnixNano ?? SystemClock.unixNanoseconds()
+        self.attributes = attributes
+    }
+}
+
+/// A reference from one span to another, possibly in a different trace (e.g. a batch span
+/// to each member request's span).
+public struct SpanLink: Sendable, Hashable {
+    public var context: TraceContext
+    public var attributes: SpanAttributes
+
+    public init(_ context: TraceContext, attributes: SpanAttributes = [:]) {
+        self.context = context
+        self.attributes = attributes
+    }
+}
+
+/// An immutable record of a finished span, handed to processors and exporters.
+public struct SpanData: Sendable {
+    public var name: String
+    public var kind: SpanKind
+    public var context: TraceContext
+    public var parentSpanID: SpanID?
+    public var parentIsRemote: Bool
+    public var startTimeUnixNano: UInt64
+    public var endTimeUnixNano: UInt64
+    public var attributes: SpanAttributes
+    public var events: [SpanEvent]
+    public var links: [SpanLink]
+    public var status: SpanStatus
+    public var droppedAttributesCount: Int
+    public var droppedEventsCount: Int
+    public var droppedLinksCount: Int
+
+    public var durationNanoseconds: UInt64 { endTimeUnixNano &- startTimeUnixNano }
+}

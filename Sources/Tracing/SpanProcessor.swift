@@ -1,0 +1,58 @@
+import Synchronization
+
+/// Receives spans as they start and end (OpenTelemetry `SpanProcessor`). Called on the
+/// request's thread: implementations must not block.
+public protocol SpanProcessor: Sendable {
+    func onStart(_ span: Span)
+    func onEnd(_ span: SpanData)
+    /// Exports everything queued; true if it finished within `timeout`.
+    func forceFlush(timeout: Duration) -> Bool
+    /// Flushes, stops, and shuts the exporter down; true if it finished within `timeout`.
+    func shutdown(timeout: Duration) -> Bool
+}
+
+extension SpanProcessor {
+    public func onStart(_ span: Span) {}
+}
+
+/// Sends spans to an exporter (OpenTelemetry `SpanExporter`). `export` is called from one
+/// background thread at a time and may block (network I/O, retries).
+public protocol SpanExporter: Sendable {
+    func export(_ batch: [SpanData]) -> SpanExportResult
+    func forceFlush()
+    func shutdown()
+}
+
+extension SpanExporter {
+    public func forceFlush() {}
+    public func shutdown() {}
+}
+
+public enum SpanExportResult: Sendable, Equatable {
+    case success
+    case failure(String)
+}
+
+/// Exports each span synchronously on the thread that ends it. For tests and tools only:
+/// a slow exporter would slow the request.
+public final class SimpleSpanProcessor: SpanProcessor {
+    let exporter: any SpanExporter
+    private let isShutdown = Atomic<Bool>(false)
+
+    public init(exporter: any SpanExporter) { self.exporter = exporter }
+
+    public func onEnd(_ span: SpanData) {
+        guard !isShutdown.load(ordering: .relaxed) else { return }
+        _ = exporter.export([span])
+    }
+
+    public func forceFlush(timeout: Duration) -> Bool {
+        exporter.forceFlush()
+        return true
+    }
+
+    public func shutdown(timeout: Duration) -> Bool {
+        if !isShutdown.exchange(true, ordering: .relaxed) { exporter.shutdown() }
+        return true
+    }
+}

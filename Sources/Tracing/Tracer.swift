@@ -1,0 +1,141 @@
+import Synchronization
+import TelemetryCore
+
+/// Creates spans: assigns ids, asks the sampler, and wires ended spans to the processor.
+///
+///     let parent = W3CTraceContextPropagator().extract { request.header($0) }
+///     let span = tracer.startSpan("POST /v2/models/{model}/infer", context: ServiceContext(traceContext: parent),
+///                                 ofKind: .server)
+///     defer { span.end() }
+///     ServiceContext.withValue(span.context) { … }
+public final class Tracer: Sendable {
+    public let sampler: Sampler
+    public let processor: (any SpanProcessor)?
+    public let limits: SpanLimits
+
+    public init(sampler: Sampler = .parentBased(root: .alwaysOn), processor: (any SpanProcessor)?,
+                limits: SpanLimits = SpanLimits()) {
+        self.sampler = sampler
+        self.processor = processor
+        self.limits = limits
+    }
+
+    /// A tracer that samples nothing and exports nothing, but still creates ids so trace
+    /// context propagates.
+    public static let noop = Tracer(sampler: .parentBased(root: .alwaysOff), processor: nil)
+
+    /// Starts a span whose parent is `context`'s span or remote trace context (by default the
+    /// context bound to the current task or thread). Pass `.topLevel` to start a new trace.
+    public func startSpan(_ operationName: String, context: ServiceContext? = ServiceContext.current,
+                          ofKind kind: SpanKind = .internal, attributes: SpanAttributes = [:],
+                          links: [SpanLink] = [], at startTimeUnixNano: UInt64? = nil) -> Span {
+        startSpan(context: context, ofKind: kind, links: links, at: startTimeUnixNano) { (operationName, attributes) }
+    }
+
+    /// Starts a span like `startSpan(_:context:ofKind:attributes:links:at:)`, but calls
+    /// `details` for its name and attributes only when the sampler records the span: an
+    /// unsampled request pays for its ids (which still propagate), not for strings it would
+    /// throw away. An unsampled span's `operationName` is empty and, unless `at` is given, its
+    /// start time is 0. (Sampling looks at the parent and the trace id, never at the name.)
+    ///
+    ///     let span = tracer.startSpan(context: parent, ofKind: .server) {
+    ///         ("\(request.method) \(route)", ["http.route": .string(route)])
+    ///     }
+    public func startSpan(context: ServiceContext? = ServiceContext.current, ofKind kind: SpanKind = .internal,
+                          links: [SpanLink] = [], at startTimeUnixNano: UInt64? = nil,
+                          details: () -> (operationName: String, attributes: SpanAttributes)) -> Span {
+        let parent = context?.traceContext
+        let traceID: TraceID
+        var flags: TraceFlags
+        let traceState: TraceState
+        if let parent, parent.traceID.isValid {
+            traceID = parent.traceID
+            flags = parent.flags.intersection(.random)
+            traceState = parent.traceState
+        } else {
+            traceID = TraceID.random()
+            flags = .random
+            traceState = TraceState()
+        }
+        let validParent = parent.flatMap { $0.traceID.isValid ? $0 : nil }
+        let sampled = sampler.shouldSample(parent: validParent, traceID: traceID)
+        if sampled { flags.insert(.sampled) }
+        let spanContext = TraceContext(traceID: traceID, spanID: SpanID.random(), flags: flags,
+                                       traceState: traceState, isRemote: false)
+        let (name, attributes) = sampled ? details() : ("", SpanAttributes())
+        let span = Span(name: name, kind: kind, context: spanContext, parentSpanID: validParent?.spanID,
+                        parentIsRemote: validParent?.isRemote ?? false, isRecording: sampled,
+                        startTimeUnixNano: startTimeUnixNano ?? (sampled ? SystemClock.unixNanoseconds() : 0),
+                        attributes: attributes, links: sampled ? links : [], processor: sampled ? processor : nil,
+                        limits: limits)
+        if sampled { processor?.onStart(span) }
+        return span
+    }
+
+    /// Runs `operation` inside a new span bound as the current context, ending it afterwards.
+    /// A thrown error is recorded on the span, sets its status to error, and is rethrown.
+    public func withSpan<T>(_ operationName: String, context: ServiceContext? = ServiceContext.current,
+                            ofKind kind: SpanKind = .internal, attributes: SpanAttributes = [:],
+                            _ operation: (Span) throws -> T) rethrows -> T {
+        let span = startSpan(operationName, context: context, ofKind: kind, attributes: attributes)
+        defer { span.end() }
+        do {
+            return try ServiceContext.withValue(span.context) { try operation(span) }
+        } catch {
+            span.recordError(error)
+            span.setStatus(.error(message: String(describing: error)))
+            throw error
+        }
+    }
+
+    /// Async variant of `withSpan`.
+    public func withSpan<T>(_ operationName: String, context: ServiceContext? = ServiceContext.current,
+                            ofKind kind: SpanKind = .internal, attributes: SpanAttributes = [:],
+                            isolation: isolated (any Actor)? = #isolation,
+                            _ operation: (Span) async throws -> T) async rethrows -> T {
+        let span = startSpan(operationName, context: context, ofKind: kind, attributes: attributes)
+        defer { span.end() }
+        do {
+            return try await ServiceContext.withValue(span.context, isolation: isolation) { try await operation(span) }
+        } catch {
+            span.recordError(error)
+            span.setStatus(.error(message: String(describing: error)))
+            throw error
+        }
+    }
+}
+
+/// The process-wide tracer, chosen once at startup (as swift-distributed-tracing's
+/// `InstrumentationSystem`). Until bootstrapped it is `Tracer.noop`.
+public enum TracingSystem {
+    private static let current = Mutex(Tracer.noop)
+
+    public static func bootstrap(_ tracer: Tracer) {
+        current.withLock { $0 = tracer }
+    }
+
+    public static var tracer: Tracer { current.withLock { $0 } }
+}
+
+/// Starts a span with the process-wide tracer.
+public func startSpan(_ operationName: String, context: ServiceContext? = ServiceContext.current,
+                      ofKind kind: SpanKind = .internal, attributes: SpanAttributes = [:],
+                      links: [SpanLink] = []) -> Span {
+    TracingSystem.tracer.startSpan(operationName, context: context, ofKind: kind, attributes: attributes, links: links)
+}
+
+/// Runs `operation` in a span of the process-wide tracer.
+public func withSpan<T>(_ operationName: String, context: ServiceContext? = ServiceContext.current,
+                        ofKind kind: SpanKind = .internal, attributes: SpanAttributes = [:],
+                        _ operation: (Span) throws -> T) rethrows -> T {
+    try TracingSystem.tracer.withSpan(operationName, context: context, ofKind: kind, attributes: attributes, operation)
+}
+
+/// Runs `operation` in a span of the process-wide tracer (async).
+public func withSpan<T>(_ operationName: String, context: ServiceContext? = ServiceContext.current,
+                        ofKind kind: SpanKind = .internal, attributes: SpanAttributes = [:],
+                        isolation: isolated (any Actor)? = #isolation,
+                        _ operation: (Span) async throws -> T) async rethrows -> T {
+    try await TracingSystem.tracer.withSpan(operationName, context: context, ofKind: kind, attributes: attributes,
+                                            isolation: isolation, operation)
+}

@@ -1,0 +1,201 @@
+import Foundation
+import Synchronization
+import Testing
+import TelemetryCore
+@testable import Tracing
+
+/// An exporter that blocks until released, to fill the processor's queue.
+final class GateExporter: SpanExporter {
+    let open = Mutex(false)
+    let received = Mutex<[SpanData]>([])
+    func export(_ batch: [SpanData]) -> SpanExportResult {
+        while !open.withLock({ $0 }) { usleep(1000) }
+        received.withLock { $0.append(contentsOf: batch) }
+        return .success
+    }
+}
+
+@Suite struct TracerTests {
+    func context(sampled: Bool, remote: Bool, low: UInt64 = 1) -> TraceContext {
+        TraceContext(traceID: TraceID(high: 1, low: low), spanID: SpanID(7), flags: sampled ? .sampled : [], isRemote: remote)
+    }
+
+    @Test func traceIDRatioUsesTheLow56Bits() {
+        let half = Sampler.traceIDRatio(0.5)
+        #expect(half.shouldSample(parent: nil, traceID: TraceID(high: 0, low: 1 << 55)))
+        #expect(!half.shouldSample(parent: nil, traceID: TraceID(high: .max, low: (1 << 55) - 1)))
+        // The top byte of the low half is not part of the randomness.
+        #expect(!half.shouldSample(parent: nil, traceID: TraceID(high: 0, low: 0xFF00_0000_0000_0001)))
+        #expect(Sampler.traceIDRatio(1).shouldSample(parent: nil, traceID: TraceID(high: 0, low: 1)))
+        #expect(!Sampler.traceIDRatio(0).shouldSample(parent: nil, traceID: TraceID(high: 0, low: Sampler.randomnessMask)))
+        // Ignores the parent's flag.
+        #expect(!half.shouldSample(parent: context(sampled: true, remote: true), traceID: TraceID(high: 0, low: 1)))
+
+        var sampled = 0
+        var sampledAtLowerRatio = 0
+        for _ in 0..<20_000 {
+            let id = TraceID.random()
+            let atQuarter = Sampler.traceIDRatio(0.25).shouldSample(parent: nil, traceID: id)
+            if atQuarter { sampled += 1 }
+            if Sampler.traceIDRatio(0.1).shouldSample(parent: nil, traceID: id) {
+                sampledAtLowerRatio += 1
+                #expect(atQuarter)  // a higher ratio samples a superset
+            }
+        }
+        #expect(abs(Double(sampled) / 20_000 - 0.25) < 0.02)
+        #expect(abs(Double(sampledAtLowerRatio) / 20_000 - 0.1) < 0.015)
+    }
+
+    @Test func parentBasedHonoursTheParentsFlag() {
+        let sampler = Sampler.parentBased(root: .alwaysOff)
+        let id = TraceID(high: 1, low: 1)
+        #expect(!sampler.shouldSample(parent: nil, traceID: id))
+        #expect(sampler.shouldSample(parent: context(sampled: true, remote: true), traceID: id))
+        #expect(!sampler.shouldSample(parent: context(sampled: false, remote: true), traceID: id))
+        #expect(sampler.shouldSample(parent: context(sampled: true, remote: false), traceID: id))
+        let onRoot = Sampler.parentBased(root: .alwaysOn)
+        #expect(onRoot.shouldSample(parent: nil, traceID: id))
+        #expect(!onRoot.shouldSample(parent: context(sampled: false, remote: false), traceID: id))
+        let custom = Sampler.parentBased(root: .alwaysOff, remoteParentNotSampled: .alwaysOn)
+        #expect(custom.shouldSample(parent: context(sampled: false, remote: true), traceID: id))
+        #expect(Sampler.alwaysOn.description == "AlwaysOnSampler")
+        #expect(Sampler.traceIDRatio(0.25).description == "TraceIdRatioBased{0.25}")
+    }
+
+    @Test func samplerFromEnvironment() {
+        #expect(Sampler(environmentName: "always_off", argument: nil) == .alwaysOff)
+        #expect(Sampler(environmentName: "traceidratio", argument: "0.1") == .traceIDRatio(0.1))
+        #expect(Sampler(environmentName: "parentbased_traceidratio", argument: nil) == .parentBased(root: .traceIDRatio(1)))
+        #expect(Sampler(environmentName: "parentbased_always_on", argument: nil) == .parentBased(root: .alwaysOn))
+        #expect(Sampler(environmentName: "traceidratio", argument: "2") == nil)
+        #expect(Sampler(environmentName: "jaeger_remote", argument: nil) == nil)
+    }
+
+    @Test func spansFormATreeAndUnsampledSpansPropagateButAreNotExported() throws {
+        let exporter = InMemorySpanExporter()
+        let tracer = Tracer(sampler: .parentBased(root: .alwaysOn), processor: SimpleSpanProcessor(exporter: exporter))
+        let incoming = try TraceContext(traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+                                        tracestate: "congo=t61rcWkgMzE")
+        let server = tracer.startSpan("POST /v2/models/{model}/infer", context: ServiceContext(traceContext: incoming),
+                                      ofKind: .server, attributes: ["http.request.method": "POST"])
+        let child = tracer.withSpan("inference.queue", context: server.context) { span in
+            span.setAttribute("queue.depth", 3)
+            #expect(ServiceContext.current?.span === span)
+            return span
+        }
+        server.setStatus(.ok)
+        server.setStatus(.error(message: "ignored after ok"))
+        server.end()
+        server.end()  // only the first end counts
+        let spans = exporter.spans
+        #expect(spans.count == 2)
+        #expect(spans[0].name == "inference.queue")
+        #expect(spans[0].parentSpanID == server.traceContext.spanID)
+        #expect(!spans[0].parentIsRemote)
+        #expect(spans[1].parentSpanID?.description == "00f067aa0ba902b7")
+        #expect(spans[1].parentIsRemote)
+        #expect(spans[1].status == .ok)
+        #expect(spans[1].context.traceState["congo"] == "t61rcWkgMzE")
+        #expect(child.traceContext.traceID.description == "4bf92f3577b34da6a3ce929d0e0e4736")
+
+        // An unsampled parent: ids still flow, nothing is exported.
+        let unsampledParent = try TraceContext(traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00")
+        let quiet: Span = tracer.startSpan("quiet", context: ServiceContext(traceContext: unsampledParent))  // Telemetry.Span shadows Swift.Span
+        #expect(!quiet.isRecording)
+        #expect(quiet.traceContext.traceID == unsampledParent.traceID)
+        #expect(quiet.traceContext.spanID != unsampledParent.spanID)
+        #expect(quiet.traceContext.traceparent.hasSuffix("-00"))
+        quiet.setAttribute("ignored", true)
+        quiet.end()
+        #expect(exporter.spans.count == 2)
+
+        // No context: a new root trace.
+        let root = tracer.startSpan("root", context: .topLevel)
+        #expect(root.parentSpanID == nil)
+        #expect(root.traceContext.traceID != unsampledParent.traceID)
+        #expect(root.traceContext.flags == [.sampled, .random])
+    }
+
+    @Test func errorsEventsAndLinks() throws {
+        struct ModelError: Error, CustomStringConvertible { var description: String { "queue is full" } }
+        let exporter = InMemorySpanExporter()
+        let tracer = Tracer(sampler: .alwaysOn, processor: SimpleSpanProcessor(exporter: exporter))
+        let member = tracer.startSpan("request", context: .topLevel)
+        let batch = tracer.startSpan("inference.batch", context: .topLevel, links: [SpanLink(member.traceContext)])
+        batch.addLink(tracer.startSpan("request 2", context: .topLevel).traceContext, attributes: ["member": 2])
+        batch.addEvent("assembled", attributes: ["batch.size": 2])
+        #expect(throws: ModelError.self) {
+            try tracer.withSpan("model.run", context: batch.context) { _ in throw ModelError() }
+        }
+        batch.end()
+        let run = try #require(exporter.spans.first { $0.name == "model.run" })
+        #expect(run.status == .error(message: "queue is full"))
+        let exception = try #require(run.events.first)
+        #expect(exception.name == "exception")
+        #expect(exception.attributes["exception.message"] == .string("queue is full"))
+        #expect(exception.attributes["exception.type"].map { "\($0)".contains("ModelError") } == true)
+        let batchData = try #require(exporter.spans.first { $0.name == "inference.batch" })
+        #expect(batchData.links.count == 2)
+        #expect(batchData.links[0].context.traceID == member.traceContext.traceID)
+        #expect(batchData.events.map(\.name) == ["assembled"])
+    }
+
+    @Test func limitsCountDroppedData() {
+        let exporter = InMemorySpanExporter()
+        let tracer = Tracer(sampler: .alwaysOn, processor: SimpleSpanProcessor(exporter: exporter),
+                            limits: SpanLimits(maxAttributes: 2, maxEvents: 1, maxLinks: 1))
+        let span = tracer.startSpan("s", context: .topLevel, attributes: ["a": 1, "b": 2, "c": 3])
+        span.setAttribute("a", 10)  // replacing an existing key is always allowed
+        span.addEvent("e1")
+        span.addEvent("e2")
+        span.end()
+        let data = exporter.spans[0]
+        #expect(data.attributes.count == 2)
+        #expect(data.attributes["a"] == .int(10))
+        #expect(data.droppedAttributesCount == 1)
+        #expect(data.droppedEventsCount == 1)
+    }
+
+    @Test func batchProcessorDropsAndCountsOnOverflow() {
+        let exporter = GateExporter()
+        let processor = BatchSpanProcessor(exporter: exporter, configuration: .init(
+            maxQueueSize: 10, maxExportBatchSize: 5, scheduleDelay: .seconds(60)))
+        let tracer = Tracer(sampler: .alwaysOn, processor: processor)
+        for i in 0..<40 { tracer.startSpan("s\(i)", context: .topLevel).end() }
+        #expect(processor.droppedSpans >= 40 - 10 - 5)
+        #expect(processor.queueOverflowSpans == processor.droppedSpans)
+        exporter.open.withLock { $0 = true }
+        #expect(processor.shutdown(timeout: .seconds(5)))
+        #expect(processor.exportedSpans + processor.droppedSpans == 40)
+        #expect(exporter.received.withLock { $0.count } == processor.exportedSpans)
+        // After shutdown nothing is queued, and it is counted.
+        tracer.startSpan("late", context: .topLevel).end()
+        #expect(processor.exportedSpans + processor.droppedSpans == 41)
+    }
+
+    @Test func batchProcessorFlushesOnShutdownAndOnDemand() {
+        let exporter = InMemorySpanExporter()
+        let processor = BatchSpanProcessor(exporter: exporter, configuration: .init(scheduleDelay: .seconds(60)))
+        let tracer = Tracer(sampler: .alwaysOn, processor: processor)
+        tracer.startSpan("a", context: .topLevel).end()
+        #expect(processor.forceFlush(timeout: .seconds(5)))
+        #expect(exporter.spans.map(\.name) == ["a"])
+        tracer.startSpan("b", context: .topLevel).end()
+        tracer.startSpan("c", context: .topLevel).end()
+        #expect(processor.shutdown(timeout: .seconds(5)))
+        #expect(exporter.spans.map(\.name) == ["a", "b", "c"])
+        #expect(exporter.hasShutDown)
+        #expect(processor.exportedSpans == 3)
+        #expect(processor.droppedSpans == 0)
+    }
+
+    @Test func batchProcessorExportsOnTheTimer() async throws {
+        let exporter = InMemorySpanExporter()
+        let processor = BatchSpanProcessor(exporter: exporter, configuration: .init(scheduleDelay: .milliseconds(20)))
+        let tracer = Tracer(sampler: .alwaysOn, processor: processor)
+        tracer.startSpan("timer", context: .topLevel).end()
+        for _ in 0..<200 where exporter.spans.isEmpty { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(exporter.spans.count == 1)
+        #expect(processor.shutdown(timeout: .seconds(5)))
+    }
+}
