@@ -90,7 +90,7 @@ needs() { local t; for t in "${TARGETS[@]}"; do for want in "$@"; do [ "$t" = "$
 TELEMETRY_LIBS="Telemetry Tracing Metrics Logging TelemetryCore"
 
 echo "== building fuzz targets in $BUILD"
-if needs traceparent v2-json v2-binary onnx-loader; then
+if needs http-parser traceparent v2-json v2-binary onnx-loader; then
   module TelemetryCore $(sources "$S/TelemetryCore")
   module Logging --deps TelemetryCore -- $(sources "$S/Logging")
   module Metrics --deps TelemetryCore -- $(sources "$S/Metrics")
@@ -106,7 +106,7 @@ fi
 for target in "${TARGETS[@]}"; do
   case "$target" in
     http-parser)
-      binary http-parser "" "$T/http_parser.swift" \
+      binary http-parser "$TELEMETRY_LIBS" "$T/http_parser.swift" \
         "$S/HTTPServer/HTTPParser.swift" "$S/HTTPServer/HTTPParser+Head.swift" \
         "$S/HTTPServer/HTTPParseError.swift" "$S/HTTPServer/HTTPTypes.swift" ;;
     traceparent)
