@@ -44,24 +44,8 @@ public final class Tracer: Sendable {
     public func startSpan(context: ServiceContext? = ServiceContext.current, ofKind kind: SpanKind = .internal,
                           links: [SpanLink] = [], at startTimeUnixNano: UInt64? = nil,
                           details: () -> (operationName: String, attributes: SpanAttributes)) -> Span {
-        let parent = context?.traceContext
-        let traceID: TraceID
-        var flags: TraceFlags
-        let traceState: TraceState
-        if let parent, parent.traceID.isValid {
-            traceID = parent.traceID
-            flags = parent.flags.intersection(.random)
-            traceState = parent.traceState
-        } else {
-            traceID = TraceID.random()
-            flags = .random
-            traceState = TraceState()
-        }
-        let validParent = parent.flatMap { $0.traceID.isValid ? $0 : nil }
-        let sampled = sampler.shouldSample(parent: validParent, traceID: traceID)
-        if sampled { flags.insert(.sampled) }
-        let spanContext = TraceContext(traceID: traceID, spanID: SpanID.random(), flags: flags,
-                                       traceState: traceState, isRemote: false)
+        let (spanContext, validParent) = newContext(parent: context?.traceContext)
+        let sampled = spanContext.isSampled
         let (name, attributes) = sampled ? details() : ("", SpanAttributes())
         let span = Span(name: name, kind: kind, context: spanContext, parentSpanID: validParent?.spanID,
                         parentIsRemote: validParent?.isRemote ?? false, isRecording: sampled,
@@ -70,6 +54,57 @@ public final class Tracer: Sendable {
                         limits: limits)
         if sampled { processor?.onStart(span) }
         return span
+    }
+
+    /// Records a span whose start and end are already known (a wait timed elsewhere, a step of a
+    /// batch) in one call: no live `Span`, no lock, one `SpanData` handed to the processor (which
+    /// sees it only at `onEnd`). Returns the span's context for children and links; it carries
+    /// ids also when the sampler dropped the span, which is then not exported.
+    ///
+    ///     let queue = tracer.recordSpan("inference.queue", parent: request.traceContext,
+    ///                                   start: enqueued, end: started)
+    @discardableResult
+    public func recordSpan(_ operationName: String, parent: TraceContext?, kind: SpanKind = .internal,
+                           start startTimeUnixNano: UInt64, end endTimeUnixNano: UInt64,
+                           attributes: SpanAttributes = [:], links: [SpanLink] = [],
+                           status: SpanStatus = .unset) -> TraceContext {
+        let (context, validParent) = newContext(parent: parent)
+        guard context.isSampled, let processor else { return context }
+        var kept = attributes
+        var droppedAttributes = 0
+        if attributes.count > limits.maxAttributes {
+            kept = SpanAttributes()
+            for (key, value) in attributes where !kept.set(key, value, limit: limits.maxAttributes) { droppedAttributes += 1 }
+        }
+        let droppedLinks = max(0, links.count - limits.maxLinks)
+        processor.onEnd(SpanData(name: operationName, kind: kind, context: context, parentSpanID: validParent?.spanID,
+                                 parentIsRemote: validParent?.isRemote ?? false, startTimeUnixNano: startTimeUnixNano,
+                                 endTimeUnixNano: max(endTimeUnixNano, startTimeUnixNano), attributes: kept, events: [],
+                                 links: droppedLinks > 0 ? Array(links.prefix(limits.maxLinks)) : links, status: status,
+                                 droppedAttributesCount: droppedAttributes, droppedEventsCount: 0,
+                                 droppedLinksCount: droppedLinks))
+        return context
+    }
+
+    /// A new span's context under `parent` (a new trace when it is nil or invalid), sampled as
+    /// the sampler decides, and the parent it was given when that is valid.
+    private func newContext(parent: TraceContext?) -> (context: TraceContext, validParent: TraceContext?) {
+        let validParent = parent.flatMap { $0.traceID.isValid ? $0 : nil }
+        let traceID: TraceID
+        var flags: TraceFlags
+        let traceState: TraceState
+        if let validParent {
+            traceID = validParent.traceID
+            flags = validParent.flags.intersection(.random)
+            traceState = validParent.traceState
+        } else {
+            traceID = TraceID.random()
+            flags = .random
+            traceState = TraceState()
+        }
+        if sampler.shouldSample(parent: validParent, traceID: traceID) { flags.insert(.sampled) }
+        return (TraceContext(traceID: traceID, spanID: SpanID.random(), flags: flags, traceState: traceState, isRemote: false),
+                validParent)
     }
 
     /// Runs `operation` inside a new span bound as the current context, ending it afterwards.

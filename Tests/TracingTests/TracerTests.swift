@@ -156,6 +156,38 @@ final class GateExporter: SpanExporter {
         #expect(data.droppedEventsCount == 1)
     }
 
+    @Test func recordedSpansCarryTheirParentTimesAndLimits() throws {
+        let exporter = InMemorySpanExporter()
+        let tracer = Tracer(sampler: .parentBased(root: .alwaysOn), processor: SimpleSpanProcessor(exporter: exporter),
+                            limits: SpanLimits(maxAttributes: 2, maxEvents: 1, maxLinks: 1))
+        let server = tracer.startSpan("server", context: .topLevel, ofKind: .server)
+        let other = tracer.startSpan("batch", context: .topLevel)
+        let queue = tracer.recordSpan("inference.queue", parent: server.traceContext, start: 1_000, end: 3_000)
+        let execute = tracer.recordSpan("inference.execute", parent: queue, start: 3_000, end: 2_000,
+                                        attributes: ["a": 1, "b": 2, "c": 3],
+                                        links: [SpanLink(other.traceContext), SpanLink(server.traceContext)],
+                                        status: .error(message: "model failed"))
+        let spans = exporter.spans
+        #expect(spans.map(\.name) == ["inference.queue", "inference.execute"])
+        #expect(spans[0].parentSpanID == server.traceContext.spanID)
+        #expect(spans[0].context == queue)
+        #expect(spans[0].context.traceID == server.traceContext.traceID)
+        #expect(spans[0].startTimeUnixNano == 1_000 && spans[0].endTimeUnixNano == 3_000)
+        #expect(spans[0].kind == .internal && spans[0].status == .unset)
+        #expect(spans[1].parentSpanID == queue.spanID)
+        #expect(spans[1].context == execute)
+        #expect(spans[1].endTimeUnixNano == 3_000)  // never before its start
+        #expect(spans[1].attributes.count == 2 && spans[1].droppedAttributesCount == 1)
+        #expect(spans[1].links.map(\.context.spanID) == [other.traceContext.spanID] && spans[1].droppedLinksCount == 1)
+        #expect(spans[1].status == .error(message: "model failed"))
+
+        // Under an unsampled parent: ids flow on, nothing is exported.
+        let unsampled = try TraceContext(traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00")
+        let quiet = tracer.recordSpan("inference.queue", parent: unsampled, start: 1, end: 2)
+        #expect(quiet.traceID == unsampled.traceID && quiet.spanID != unsampled.spanID && !quiet.isSampled)
+        #expect(exporter.spans.count == 2)
+    }
+
     @Test func batchProcessorDropsAndCountsOnOverflow() {
         let exporter = GateExporter()
         let processor = BatchSpanProcessor(exporter: exporter, configuration: .init(

@@ -156,13 +156,12 @@ final class InferenceTelemetry: BatcherObserver, InferenceObserver, Sendable {
         let span = e.observerContext as? Span
         if let span, span.isRecording, let tracer {
             span.setAttribute("inference.batch.size", .int(e.batchRows))
-            let parent = span.context
             let clock = WallClock()
             for (name, start, end) in [("batch.assemble", e.startedAt, e.assembledAt), ("model.run", e.assembledAt, e.ranAt),
                                        ("batch.scatter", e.ranAt, e.finishedAt)] {
-                let child = tracer.startSpan(name, context: parent, at: clock.unixNanos(monotonic: start))
-                if name == "model.run", let error = record.error { child.setStatus(.error(message: error)) }
-                child.end(at: clock.unixNanos(monotonic: end))
+                let failed = name == "model.run" ? record.error : nil
+                tracer.recordSpan(name, parent: span.traceContext, start: clock.unixNanos(monotonic: start),
+                                  end: clock.unixNanos(monotonic: end), status: failed.map { .error(message: $0) } ?? .unset)
             }
             if let error = record.error { span.setStatus(.error(message: error)) }
             span.end(at: clock.unixNanos(monotonic: e.finishedAt))
@@ -211,17 +210,16 @@ final class InferenceTelemetry: BatcherObserver, InferenceObserver, Sendable {
             if error.httpStatus.code >= 500 { span.setStatus(.error(message: error.message)) }
         }
         guard let e = execution else { return }
+        // Both already over: recorded in one call each, without live spans.
         let clock = WallClock()
-        let queue = tracer.startSpan("inference.queue", context: span.context, at: clock.unixNanos(monotonic: e.enqueuedAt))
-        queue.end(at: clock.unixNanos(monotonic: e.startedAt))
-        var links: [SpanLink] = []
-        if let batch = e.observerContext as? Span { links.append(SpanLink(batch.traceContext)) }
-        let execute = tracer.startSpan("inference.execute", context: queue.context, attributes: [
-            "inference.batch.id": .int(e.batchID), "inference.batch.size": .int(e.batchRows),
-            "inference.batch.trigger": .string(e.trigger.rawValue),
-        ], links: links, at: clock.unixNanos(monotonic: e.startedAt))
-        if let error { execute.setStatus(.error(message: error.message)) }
-        execute.end(at: clock.unixNanos(monotonic: e.finishedAt))
+        let queue = tracer.recordSpan("inference.queue", parent: span.traceContext,
+                                      start: clock.unixNanos(monotonic: e.enqueuedAt), end: clock.unixNanos(monotonic: e.startedAt))
+        let batch = (e.observerContext as? Span).map { [SpanLink($0.traceContext)] } ?? []
+        tracer.recordSpan("inference.execute", parent: queue,
+                          start: clock.unixNanos(monotonic: e.startedAt), end: clock.unixNanos(monotonic: e.finishedAt),
+                          attributes: ["inference.batch.id": .int(e.batchID), "inference.batch.size": .int(e.batchRows),
+                                       "inference.batch.trigger": .string(e.trigger.rawValue)],
+                          links: batch, status: error.map { .error(message: $0.message) } ?? .unset)
     }
 }
 
