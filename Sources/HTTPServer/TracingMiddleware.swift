@@ -1,3 +1,4 @@
+import Synchronization
 import Telemetry
 
 /// Starts a server span per request from the incoming W3C `traceparent`/`tracestate` (an invalid or
@@ -11,6 +12,8 @@ public struct TracingMiddleware: HTTPMiddleware {
     /// Routes answered without a recorded span (probes, scrapes): they still get a `traceparent`
     /// in the caller's trace, but nothing is exported for them.
     let untracedRoutes: RouteSet
+    /// `{method} {route}` (the semantic conventions' server span name), made once per pair.
+    let spanNames = SpanNames()
 
     public init(tracer: Tracer, untracedRoutes: Set<String> = []) {
         self.tracer = tracer
@@ -31,14 +34,13 @@ public struct TracingMiddleware: HTTPMiddleware {
             return
         }
         let span = tracer.startSpan(context: ServiceContext(traceContext: parent), ofKind: .server) {
-            var attributes: SpanAttributes = [
-                "http.request.method": .string(request.method.description),
-                "http.route": .string(context.route),
-                "url.path": .string(request.path),
-                "server.port": .int(context.localPort),
-            ]
+            var attributes = SpanAttributes(minimumCapacity: 5)
+            attributes["http.request.method"] = .string(request.method.description)
+            attributes["http.route"] = .string(context.route)
+            attributes["url.path"] = .string(request.path)
+            attributes["server.port"] = .int(context.localPort)
             if let agent = request.headers["User-Agent"] { attributes["user_agent.original"] = .string(agent) }
-            return ("\(request.method) \(context.route)", attributes)
+            return (spanNames.name(request.method, context.route), attributes)
         }
         // Also when unsampled: the batcher lists member trace ids from it.
         context.bind(span: span)
@@ -55,5 +57,20 @@ public struct TracingMiddleware: HTTPMiddleware {
             span.end()
             ServiceContext.withValue(span.context) { completion(response) }
         }
+    }
+}
+
+/// Server span names by method and route template: a handful of pairs, found by a scan (route
+/// templates are the router's own strings, so equal ones compare by identity) instead of being
+/// formatted for every sampled request.
+final class SpanNames: Sendable {
+    private let names = Mutex<[(method: HTTPMethod, route: String, name: String)]>([])
+
+    func name(_ method: HTTPMethod, _ route: String) -> String {
+        if let found = names.withLock({ $0.first { $0.route == route && $0.method == method }?.name }) { return found }
+        let name = "\(method) \(route)"
+        if case .other = method { return name }  // any token a client sends: not kept
+        names.withLock { if $0.count < 256 { $0.append((method, route, name)) } }
+        return name
     }
 }

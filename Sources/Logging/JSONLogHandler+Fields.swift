@@ -13,14 +13,29 @@ extension JSONLogHandler {
             return
         }
         let trace = metadataProvider == nil ? nil : ServiceContext.current?.traceContext.flatMap { $0.traceID.isValid ? $0 : nil }
-        writer.write(JSONLogHandler.formatLine(unixNanoseconds: SystemClock.unixNanoseconds(), level: level, label: label,
-                                               message: message, trace: trace, fields: fields))
+        // Written straight into the writer's buffer: the line gets no array of its own.
+        let now = SystemClock.unixNanoseconds()
+        writer.write(maxCount: JSONLogHandler.lineBound(label: label, message: message, fields: fields)) { out in
+            JSONLogHandler.writeLine(to: &out, unixNanoseconds: now, level: level, label: label, message: message,
+                                     trace: trace, fields: fields)
+        }
     }
 
-    /// One complete line, newline included, written into an array allocated at its largest
-    /// possible size (`ByteCursor.jsonStringBound` for each string).
+    /// One complete line, newline included, in an array allocated at its largest possible size.
     static func formatLine(unixNanoseconds: UInt64, level: Logger.Level, label: String, message: String,
                            trace: TraceContext?, fields: Logger.Fields) -> [UInt8] {
+        let bound = lineBound(label: label, message: message, fields: fields)
+        return [UInt8](unsafeUninitializedCapacity: bound) { buffer, count in
+            var out = ByteCursor(buffer.baseAddress!)
+            writeLine(to: &out, unixNanoseconds: unixNanoseconds, level: level, label: label, message: message,
+                      trace: trace, fields: fields)
+            count = out.position - buffer.baseAddress!
+            precondition(count <= bound, "log line overran its buffer")
+        }
+    }
+
+    /// The most bytes `writeLine` writes (`ByteCursor.jsonStringBound` for each string).
+    static func lineBound(label: String, message: String, fields: Logger.Fields) -> Int {
         var bound = lineStartBound(label: label, message: message) + 75 + 2  // trace ids, `}\n`
         for i in 0..<fields.count {
             let field = fields[i]
@@ -30,37 +45,37 @@ extension JSONLogHandler {
             case .int, .double: bound += 2 + ByteFormat.maxDoubleLength
             }
         }
-        return [UInt8](unsafeUninitializedCapacity: bound) { buffer, count in
-            let start = buffer.baseAddress!
-            var out = ByteCursor(start)
-            writeLineStart(to: &out, unixNanoseconds: unixNanoseconds, level: level, label: label, message: message)
-            if let trace {
-                out.write(",\"trace_id\":\"")
-                out.writeHex(trace.traceID.high)
-                out.writeHex(trace.traceID.low)
-                out.write("\",\"span_id\":\"")
-                out.writeHex(trace.spanID.value)
-                out.write(UInt8(ascii: "\""))
-            }
-            for i in 0..<fields.count {
-                let field = fields[i]
-                out.write(",\"")
-                field.key.withUTF8Buffer { key in
-                    if isReserved(key) { out.write("meta.") }
-                    out.writeJSONEscaped(key)
-                }
-                out.write("\":")
-                switch field.value {
-                case .string(let s): out.writeJSONString(s)
-                case .int(let n): out.writeDecimal(Int64(n))
-                case .double(let d) where d.isFinite: out.writeDouble(d)
-                case .double(let d): out.writeJSONString(d.description)  // as the Metadata path: "inf", "nan"
-                }
-            }
-            out.write("}\n")
-            count = out.position - start
-            precondition(count <= bound, "log line overran its buffer")
+        return bound
+    }
+
+    /// One complete line, newline included.
+    static func writeLine(to out: inout ByteCursor, unixNanoseconds: UInt64, level: Logger.Level, label: String,
+                          message: String, trace: TraceContext?, fields: Logger.Fields) {
+        writeLineStart(to: &out, unixNanoseconds: unixNanoseconds, level: level, label: label, message: message)
+        if let trace {
+            out.write(",\"trace_id\":\"")
+            out.writeHex(trace.traceID.high)
+            out.writeHex(trace.traceID.low)
+            out.write("\",\"span_id\":\"")
+            out.writeHex(trace.spanID.value)
+            out.write(UInt8(ascii: "\""))
         }
+        for i in 0..<fields.count {
+            let field = fields[i]
+            out.write(",\"")
+            field.key.withUTF8Buffer { key in
+                if isReserved(key) { out.write("meta.") }
+                out.writeJSONEscaped(key)
+            }
+            out.write("\":")
+            switch field.value {
+            case .string(let s): out.writeJSONString(s)
+            case .int(let n): out.writeDecimal(Int64(n))
+            case .double(let d) where d.isFinite: out.writeDouble(d)
+            case .double(let d): out.writeJSONString(d.description)  // as the Metadata path: "inf", "nan"
+            }
+        }
+        out.write("}\n")
     }
 
     /// `ts`, `level`, `logger` and `msg` (written `meta.<key>`, as `reservedKeys`).

@@ -57,20 +57,41 @@ public final class LogLineWriter: Sendable {
         let signal: Bool? = state.withLock { state in
             guard state.pendingLines < capacity, state.pending.count + line.count <= maxBufferedBytes else { return nil }
             state.pending.append(contentsOf: line)
-            state.pendingLines += 1
-            state.accepted += 1
-            if state.writerIdle {
-                state.writerIdle = false
-                return true
-            }
-            return false
+            return accept(&state)
         }
+        return finishWrite(signal)
+    }
+
+    /// Counts a line just added to `pending`; true when the writer thread must be woken.
+    private func accept(_ state: inout State) -> Bool {
+        state.pendingLines += 1
+        state.accepted += 1
+        guard state.writerIdle else { return false }
+        state.writerIdle = false
+        return true
+    }
+
+    /// Counts a dropped line (`signal` nil) or wakes the writer thread when `accept` asked for it.
+    private func finishWrite(_ signal: Bool?) -> Bool {
         guard let signal else {
             dropped.wrappingAdd(1, ordering: .relaxed)
             return false
         }
         if signal { wakeUp.signal() }
         return true
+    }
+
+    /// Queues one line that `body` writes straight into the buffer (ending in `\n`), at most
+    /// `maxCount` bytes, so the line needs no array of its own. `body` runs under the writer's
+    /// lock: it should only format. Returns false if the line was dropped (`body` not called).
+    @discardableResult
+    package func write(maxCount: Int, _ body: (inout ByteCursor) -> Void) -> Bool {
+        let signal: Bool? = state.withLock { state in
+            guard state.pendingLines < capacity, state.pending.count + maxCount <= maxBufferedBytes else { return nil }
+            state.pending.appendRaw(maxCount: maxCount, body)
+            return accept(&state)
+        }
+        return finishWrite(signal)
     }
 
     /// Waits until every line accepted before the call has been written (for shutdown).

@@ -25,6 +25,9 @@ public struct SpanAttributes: Sendable, Hashable, ExpressibleByDictionaryLiteral
 
     public init() {}
 
+    /// Empty, with room for `minimumCapacity` attributes (one allocation when that many are set).
+    public init(minimumCapacity: Int) { entries.reserveCapacity(minimumCapacity) }
+
     public init(dictionaryLiteral elements: (String, SpanAttribute)...) {
         entries.reserveCapacity(elements.count)
         for (key, value) in elements { self[key] = value }

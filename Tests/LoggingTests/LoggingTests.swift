@@ -105,7 +105,13 @@ final class CapturedOutput: Sendable {
         }
         let total = 50
         var accepted = 0
-        for i in 0..<total where writer.write(Array("line \(i)\n".utf8)) { accepted += 1 }
+        for i in 0..<total {
+            // Both ways in: a finished line, and one written straight into the buffer.
+            let line = Array("line \(i)\n".utf8)
+            let queued = i.isMultiple(of: 2) ? writer.write(line)
+                : writer.write(maxCount: line.count + 8) { out in line.withUnsafeBufferPointer { out.write($0) } }
+            if queued { accepted += 1 }
+        }
         // The writer thread holds at most one drained chunk while stuck; the rest must be dropped.
         #expect(writer.droppedLines >= total - 4 - 4)
         #expect(accepted + writer.droppedLines == total)
