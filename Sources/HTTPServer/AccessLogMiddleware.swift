@@ -3,14 +3,17 @@ import Telemetry
 /// Logs one line per finished request: the constant message `request completed` with the method,
 /// route template, status, duration, body size, request id and (when the route has one) model name.
 /// Info below 500, warning for 503 and 504, error for other 5xx; successful requests to `quietRoutes` (probes, scrapes) at debug.
+/// Answers below `minimumStatus` are not logged (400: errors only).
 public struct AccessLogMiddleware: HTTPMiddleware {
     public static let message = "request completed"
     let logger: Logger
     let quietRoutes: RouteSet
+    let minimumStatus: Int
 
-    public init(logger: Logger = Logger(label: "http"), quietRoutes: Set<String> = []) {
+    public init(logger: Logger = Logger(label: "http"), quietRoutes: Set<String> = [], minimumStatus: Int = 0) {
         self.logger = logger
         self.quietRoutes = RouteSet(quietRoutes)
+        self.minimumStatus = minimumStatus
     }
 
     public func handle(_ request: HTTPRequest, context: RequestContext, next: any HTTPResponder,
@@ -18,11 +21,13 @@ public struct AccessLogMiddleware: HTTPMiddleware {
         let logger = self.logger
         let quiet = quietRoutes.contains(context.route)
         let method = request.method
+        let minimumStatus = self.minimumStatus
         // The context (one reference) rather than its fields: most of them are read only when
         // the line is written.
         next.respond(to: request, context: context) { [context] response in
             completion(response)
             let code = response.status.code
+            guard code >= minimumStatus else { return }
             // 503 and 504 are load shedding and deadlines, not faults: warning, so overload does not
             // bury real errors.
             let level: Logger.Level = code == 503 || code == 504 ? .warning

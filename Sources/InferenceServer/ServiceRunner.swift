@@ -118,7 +118,10 @@ public final class Application: Sendable {
         if settings.telemetryEnabled {
             let metrics = MetricsMiddleware(registry: registry)
             metricsMiddleware = metrics
-            router.add(middleware: AccessLogMiddleware(logger: Logger(label: "http"), quietRoutes: Self.quietRoutes))
+            if settings.accessLog != "off" {
+                router.add(middleware: AccessLogMiddleware(logger: Logger(label: "http"), quietRoutes: Self.quietRoutes,
+                                                           minimumStatus: settings.accessLog == "errors" ? 400 : 0))
+            }
             router.add(middleware: metrics)
             if let tracer { router.add(middleware: TracingMiddleware(tracer: tracer, untracedRoutes: Self.quietRoutes)) }
             metrics.prepare(method: "POST", route: "/v2/models/{model}/infer", code: 200)

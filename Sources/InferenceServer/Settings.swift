@@ -20,6 +20,7 @@ public struct Settings: Sendable, Equatable {
     public var idleTimeoutSeconds = 60.0
     public var logLevel = "info"
     public var logFormat = "json"
+    public var accessLog = "all"
     public var shutdownDrainSeconds = 5.0
     public var shutdownTimeoutSeconds = 25.0
     public var tlsCertFile = ""
@@ -86,6 +87,8 @@ public struct Settings: Sendable, Equatable {
         choice("LOG_LEVEL", "trace, debug, info, notice, warning, error or critical", \.logLevel,
                ["trace", "debug", "info", "notice", "warning", "error", "critical"]),
         choice("LOG_FORMAT", "json (one object per line) or text", \.logFormat, ["json", "text"]),
+        choice("ACCESS_LOG", "request completed lines: all (one per request), errors (status 400 and above) or off",
+               \.accessLog, ["all", "errors", "off"]),
         double("SHUTDOWN_DRAIN_SECONDS", "after SIGTERM, keep serving (readiness 503) this long", \.shutdownDrainSeconds, 0...3600),
         double("SHUTDOWN_TIMEOUT_SECONDS", "after SIGTERM, exit non-zero if work is still running this long", \.shutdownTimeoutSeconds, 0.1...3600),
         string("TLS_CERT_FILE", "PEM certificate chain; with TLS_KEY_FILE switches the listener to HTTPS", \.tlsCertFile),

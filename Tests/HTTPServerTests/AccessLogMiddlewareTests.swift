@@ -62,6 +62,19 @@ struct AccessLogMiddlewareTests {
         #expect(duration >= 0)
     }
 
+    @Test func errorsOnlySkipsAnswersBelow400() {
+        let handler = CapturingLogHandler()
+        let router = Router()
+        router.add(middleware: AccessLogMiddleware(logger: Logger(label: "http", handler: handler), minimumStatus: 400))
+        router.on(.GET, "/v2/models/{model}/ready") { _, _ in HTTPResponse(status: .ok, contentType: "text/plain", body: "ready") }
+        for path in ["/v2/models/digits/ready", "/nope", "/v2/models/mlp/ready"] {
+            router.respond(to: HTTPRequest(method: .GET, path: path),
+                           context: RequestContext(requestID: "req-1", receivedAtNanos: monotonicNanos())) { _ in }
+        }
+        let records = handler.records.withLock { $0 }
+        #expect(records.map { $0.metadata["http.response.status_code"]?.description } == ["404"])
+    }
+
     @Test func serverErrorsLogAtErrorLevel() throws {
         let record = try #require(run(.GET, "/v2/models/digits/ready", status: .internalServerError))
         #expect(record.level == .error)

@@ -35,6 +35,7 @@ import Testing
         (["PORT": "abc"], "PORT"),
         (["PORT": "70000"], "PORT"),
         (["LOG_FORMAT": "xml"], "LOG_FORMAT"),
+        (["ACCESS_LOG": "some"], "ACCESS_LOG"),
         (["TELEMETRY_ENABLED": "maybe"], "TELEMETRY_ENABLED"),
         (["OTEL_TRACES_SAMPLER_ARG": "2"], "OTEL_TRACES_SAMPLER_ARG"),
         (["TLS_CERT_FILE": "/x.pem"], "TLS_KEY_FILE"),
