@@ -2,9 +2,12 @@
 # Telemetry cost on POST /v2/models/mlp/infer, measured so that a shared, noisy machine hurts both
 # sides alike: two servers run at the same time and two wrk runs load them simultaneously; each
 # round reports both servers' req/s and CPU µs per request (user + system CPU of the process over
-# the run, divided by its requests). Pairs: telemetry off vs metrics+logs, and off vs tracing at
-# 100% sampling exported over OTLP/HTTP to tools/otlp_sink.py. Access logs go to /dev/null.
-# Writes bench/results/telemetry-ab.md.
+# the run, divided by its requests). Pairs (baseline → measured):
+#   metrics         TELEMETRY_ENABLED=false → metrics and an access line per request (tracing off)
+#   metrics-errors  TELEMETRY_ENABLED=false → metrics, access lines only for errors (ACCESS_LOG=errors)
+#   tracing         tracing off (telemetry on, OTEL_SDK_DISABLED=true) → tracing at 100% sampling
+#                   exported over OTLP/HTTP to tools/otlp_sink.py
+# Access logs go to /dev/null. Writes bench/results/telemetry-ab.md.
 #
 # Usage: bench/telemetry-ab.sh [seconds per round] [rounds] [connections per server]
 #   BIN=path          pd-inference binary to test (default: release build of this tree)
@@ -28,11 +31,12 @@ SINK_PORT=$(free_port)
 python3 tools/otlp_sink.py --port "$SINK_PORT" --quiet &
 pids+=($!)
 
-start_server() {  # start_server BIN MODE → prints "pid port"
+start_server() {  # start_server BIN CONFIG → prints "pid port"
   local extra
   case $2 in
     off) extra=(TELEMETRY_ENABLED=false) ;;
     metrics) extra=(TELEMETRY_ENABLED=true OTEL_SDK_DISABLED=true) ;;
+    metrics-errors) extra=(TELEMETRY_ENABLED=true OTEL_SDK_DISABLED=true ACCESS_LOG=errors) ;;
     tracing) extra=(TELEMETRY_ENABLED=true OTEL_TRACES_SAMPLER=always_on OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$SINK_PORT") ;;
   esac
   local port; port=$(free_port)
@@ -40,9 +44,13 @@ start_server() {  # start_server BIN MODE → prints "pid port"
   echo "$! $port"
 }
 
-pair() {  # pair LABEL BIN MODE : off and MODE of BIN side by side, ROUNDS times
+baseline_of() {  # the configuration MODE is compared against
+  case $1 in tracing) echo metrics ;; *) echo off ;; esac
+}
+
+pair() {  # pair LABEL BIN MODE : MODE's baseline and MODE of BIN side by side, ROUNDS times
   local label=$1 bin=$2 mode=$3
-  read -r pid_a port_a < <(start_server "$bin" off)
+  read -r pid_a port_a < <(start_server "$bin" "$(baseline_of "$mode")")
   read -r pid_b port_b < <(start_server "$bin" "$mode")
   pids+=("$pid_a" "$pid_b")
   wait_http "http://127.0.0.1:$port_a/readyz"; wait_http "http://127.0.0.1:$port_b/readyz"
@@ -58,7 +66,7 @@ pair() {  # pair LABEL BIN MODE : off and MODE of BIN side by side, ROUNDS times
   kill -TERM "$pid_a" "$pid_b"; wait "$pid_a" "$pid_b" 2>/dev/null || true
 }
 
-for mode in metrics tracing; do
+for mode in metrics metrics-errors tracing; do
   pair after "$BIN" "$mode"
   if [ -n "${BASELINE:-}" ]; then pair before "$BASELINE" "$mode"; fi
 done
@@ -69,22 +77,29 @@ python3 - "$work/rows" "$SECS" "$ROUNDS" "$CONNS" "${BASELINE:+yes}" >"$out" <<'
 import sys, statistics, datetime, os, subprocess
 rows, secs, rounds, conns, baseline = sys.argv[1:6]
 rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip() or "unknown"
+dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True).stdout.strip()
+rev += " (with uncommitted changes)" if dirty else ""
 load = open("/proc/loadavg").read().split()[:3]
 cmd = f"bench/telemetry-ab.sh {secs} {rounds} {conns}"
 if baseline:
     cmd = "BASELINE=<pd-inference built without the telemetry changes> " + cmd
 print("# Telemetry overhead, off and on side by side")
 print()
-print(f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%dT%H:%MZ}, revision {rev} (with uncommitted changes), "
+print(f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%dT%H:%MZ}, revision {rev}, "
       f"{os.cpu_count()} CPUs, load average {' '.join(load)}. Command: `{cmd}`.")
 print()
-print(f"Two servers run at once, TELEMETRY_ENABLED=false and the mode under test, each loaded by its own "
+print(f"Two servers run at once, a baseline and the configuration under test, each loaded by its own "
       f"`wrk -t2 -c{conns} -d{secs}s` at the same time, {rounds} rounds. Both share the same (noisy) CPUs in the same "
       "seconds, so their difference is the telemetry's; absolute figures are those of two loaded servers on 2 CPUs. "
-      "metrics: metrics and access logs (to /dev/null), OTEL_SDK_DISABLED=true. tracing: everything on, "
-      "OTEL_TRACES_SAMPLER=always_on, OTLP/HTTP JSON to tools/otlp_sink.py.")
+      "Access logs go to /dev/null.")
 print()
-print("| build | mode | round | off req/s | on req/s | off CPU µs/req | on CPU µs/req |")
+print("- metrics: TELEMETRY_ENABLED=false against metrics and an access line per request (the default; tracing off "
+      "with OTEL_SDK_DISABLED=true).")
+print("- metrics-errors: TELEMETRY_ENABLED=false against metrics with access lines only for errors (ACCESS_LOG=errors).")
+print("- tracing: tracing off (telemetry on, OTEL_SDK_DISABLED=true) against tracing at 100% sampling "
+      "(OTEL_TRACES_SAMPLER=always_on), spans exported over OTLP/HTTP JSON to tools/otlp_sink.py.")
+print()
+print("| build | mode | round | baseline req/s | measured req/s | baseline CPU µs/req | measured CPU µs/req |")
 print("|---|---|---|---|---|---|---|")
 data = {}
 for line in open(rows):
@@ -92,7 +107,7 @@ for line in open(rows):
     data.setdefault((label, mode), []).append((float(ra), float(ca), float(rb), float(cb)))
     print(f"| {label} | {mode} | {rnd} | {ra} | {rb} | {ca} | {cb} |")
 print()
-print("| build | mode | median off CPU µs/req | median on CPU µs/req | CPU per request | req/s (median of per-round ratios) |")
+print("| build | mode | median baseline CPU µs/req | median measured CPU µs/req | CPU per request | req/s (median of per-round ratios) |")
 print("|---|---|---|---|---|---|")
 for (label, mode), rs in data.items():
     off = statistics.median(r[1] for r in rs)
