@@ -26,11 +26,12 @@ for round in $(seq 1 "$ROUNDS"); do
   done
 done
 "$BIN" hotpath >"$work/hotpath"
+"$BIN" chain >"$work/chain"
 out=bench/results/metrics-render.md
 mkdir -p bench/results
-python3 - "$work/rows" "$work/hotpath" "$ITERATIONS" "$ROUNDS" "${BASELINE:+yes}" >"$out" <<'PY'
+python3 - "$work/rows" "$work/hotpath" "$ITERATIONS" "$ROUNDS" "${BASELINE:+yes}" "$work/chain" >"$out" <<'PY'
 import json, sys, statistics, datetime, os, subprocess, platform
-rows_path, hot_path, iterations, rounds, baseline = sys.argv[1:6]
+rows_path, hot_path, iterations, rounds, baseline, chain_path = sys.argv[1:7]
 cpu = "unknown CPU"
 try:
     for line in open("/proc/cpuinfo"):
@@ -99,6 +100,21 @@ print("`span.*.eager` build the name and attributes before starting the span (th
       "use `Tracer.startSpan(context:ofKind:details:)`, which builds them only for a sampled span. "
       "`log.access-line.metadata` is the access line through the `Logger.Metadata` dictionary (the old "
       "AccessLogMiddleware), `log.access-line.fields` the same line through `Logger.Fields`; both write the same bytes "
-      "into a `JSONLogHandler` whose writer discards them.")
+      "into a `JSONLogHandler` whose writer discards them. `span.record.sampled` is a span already over (queue wait, "
+      "execute, batch steps) recorded in one call by `Tracer.recordSpan`.")
+print()
+print("## The HTTP middleware chain (`telemetry-bench chain`, thread CPU ns per request, one thread)")
+print()
+print("A request through the service's middleware to a handler that answers at once: each telemetry layer alone and all "
+      "three (access log, metrics, tracing with an unsampled or a sampled span), on the infer route and on `/healthz` "
+      "(a probe: logged at debug, not traced). `added` is the cost over no middleware. The work behind the layers on "
+      "other threads (writing log lines, exporting spans) is not counted.")
+print()
+print("| route | layers | ns per request | added ns |")
+print("|---|---|---|---|")
+for line in open(chain_path):
+    r = json.loads(line)
+    _, route, layers = r["op"].split(".", 2)
+    print(f"| {route} | {layers} | {r['ns_per_op']} | {r['added_ns']} |")
 PY
 cat "$out"
