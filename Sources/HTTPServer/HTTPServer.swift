@@ -44,6 +44,11 @@ public final class HTTPServer: Sendable {
     public var openConnections: Int { core.openConnections.load(ordering: .relaxed) }
     /// Requests received whose response has not been completely written yet.
     public var inFlightRequests: Int { core.inFlightRequests.load(ordering: .relaxed) }
+    /// Request and response bytes held server-wide against `maxBufferedBytes` (each loop
+    /// publishes its count when it drifts by more than a small slack, so this is approximate).
+    public var bufferedBytes: Int { max(0, core.bufferedBytes.load(ordering: .relaxed)) }
+    /// Times a connection stopped being read because `maxBufferedBytes` was used up.
+    public var readPauses: Int { core.readPauses.load(ordering: .relaxed) }
     /// True after `beginDraining()`.
     public var isDraining: Bool { core.draining.load(ordering: .relaxed) }
     /// True when the listener serves HTTPS.

@@ -155,6 +155,16 @@ public final class Application: Sendable {
         registry.registerCallback(label: "pd_http_connections_open", help: "Client connections open now.") {
             Double(server.openConnections)
         }
+        registry.registerCallback(label: "pd_http_buffered_bytes",
+                                  help: "Request and response bytes held now against MAX_BUFFERED_BYTES (approximate).") {
+            Double(server.bufferedBytes)
+        }
+        let bufferLimit = Double(configuration.maxBufferedBytes)
+        registry.registerCallback(label: "pd_http_buffered_bytes_limit", help: "MAX_BUFFERED_BYTES.") { bufferLimit }
+        registry.registerCallback(label: "pd_http_read_pauses_total", type: .counter,
+                                  help: "Times a connection stopped being read because MAX_BUFFERED_BYTES was used up.") {
+            Double(server.readPauses)
+        }
         registry.registerCallback(label: "pd_build_info", dimensions: [("version", ServiceRunner.version), ("revision", ServiceRunner.revision)],
                                   help: "Build of the running binary; always 1.") { 1 }
         registry.registerTelemetryMetrics(logWriter: .standardOutput, spanProcessor: self.tracing?.processor)

@@ -28,6 +28,7 @@ import Testing
                        "pd_inference_compute_duration_seconds", "pd_inference_batch_size", "pd_inference_batches_total",
                        "pd_inference_queue_depth", "pd_inference_queue_capacity", "pd_inference_batches_in_flight", "pd_model_ready",
                        "pd_http_requests_total", "pd_http_request_duration_seconds", "pd_http_connections_open",
+                       "pd_http_buffered_bytes", "pd_http_buffered_bytes_limit", "pd_http_read_pauses_total",
                        "pd_trace_spans_exported_total", "pd_trace_spans_dropped_total", "pd_build_info",
                        "process_cpu_seconds_total", "process_resident_memory_bytes", "process_virtual_memory_bytes",
                        "process_open_fds", "process_max_fds", "process_start_time_seconds"] {
@@ -37,6 +38,8 @@ import Testing
         #expect(text.contains(#"pd_inference_requests_total{model="affine",outcome="invalid",version="1"} 1"#))
         #expect(text.contains(#"pd_inference_requests_total{model="affine",outcome="timeout",version="1"} 0"#), "series exist before use")
         #expect(text.contains(#"pd_model_ready{model="broken",version="1"} 0"#))
+        #expect(text.contains("pd_http_buffered_bytes_limit \(app.settings.maxBufferedBytes)\n"))
+        #expect(text.contains("pd_http_read_pauses_total 0\n"))
         #expect(text.contains(#"pd_http_requests_total{code="422",method="POST",route="/v2/models/{model}/infer"} 1"#))
         #expect(text.contains(#"pd_inference_batches_total{model="affine",trigger="delay",version="1"} 1"#))
 
