@@ -38,6 +38,8 @@ COUNTERS = {
     "pd_http_requests_total": {"method", "route", "code"},
     "pd_trace_spans_exported_total": set(),
     "pd_trace_spans_dropped_total": set(),
+    # Beyond §6: the server-wide buffer budget (README, Metrics).
+    "pd_http_read_pauses_total": set(),
     "process_cpu_seconds_total": set(),
 }
 GAUGES = {
@@ -46,6 +48,8 @@ GAUGES = {
     "pd_inference_batches_in_flight": {"model", "version"},
     "pd_model_ready": {"model", "version"},
     "pd_http_connections_open": set(),
+    "pd_http_buffered_bytes": set(),
+    "pd_http_buffered_bytes_limit": set(),
     "pd_build_info": {"version", "revision"},
     "process_resident_memory_bytes": set(),
     "process_virtual_memory_bytes": set(),
@@ -234,6 +238,9 @@ def _expected_unit(exprs: list[str]) -> str | None:
     if all(e.lstrip().startswith("histogram_quantile(") and "_seconds_bucket" in e for e in exprs):
         return "s"
     if "_bytes" in joined:
+        # Bytes over bytes (a share of a limit) has no unit of its own.
+        if "/" in joined and joined.count("_bytes") >= 2:
+            return None
         return "bytes"
     return None
 
