@@ -43,6 +43,8 @@ struct ReadBudgetTests {
         }
         let (a, b, c) = (clients[0], clients[1], clients[2])
         #expect(s.server.bufferState().paused == 0)
+        // What /metrics reports (published in steps, so only roughly): over the budget now.
+        #expect(s.server.bufferedBytes >= 128 * 1024 - 64 * 1024)
 
         // D: a complete request, but over budget with the overdraft taken: paused, not read.
         let d = try s.client(timeout: 20)
@@ -70,6 +72,8 @@ struct ReadBudgetTests {
         // Everything released; the connections stay usable.
         #expect(eventually { let state = s.server.bufferState(); return state.paused == 0 && state.held < 64 * 1024 })
         #expect(s.server.bufferState().pauses >= 2)
+        #expect(s.server.readPauses == s.server.bufferState().pauses)
+        #expect(s.server.bufferedBytes < 128 * 1024)  // released: under the budget again
         for client in [a, b, c, d] { #expect(try client.request("GET", "/hello").bodyText == "hello") }
     }
 
