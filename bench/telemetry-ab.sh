@@ -5,6 +5,7 @@
 # the run, divided by its requests). Pairs (baseline → measured):
 #   metrics         TELEMETRY_ENABLED=false → metrics and an access line per request (tracing off)
 #   metrics-errors  TELEMETRY_ENABLED=false → metrics, access lines only for errors (ACCESS_LOG=errors)
+#   access-log      metrics-errors → metrics (the access line of every request alone)
 #   tracing         tracing off (telemetry on, OTEL_SDK_DISABLED=true) → tracing at 100% sampling
 #                   exported over OTLP/HTTP to tools/otlp_sink.py
 # Access logs go to /dev/null. Writes bench/results/telemetry-ab.md.
@@ -37,6 +38,7 @@ start_server() {  # start_server BIN CONFIG → prints "pid port"
     off) extra=(TELEMETRY_ENABLED=false) ;;
     metrics) extra=(TELEMETRY_ENABLED=true OTEL_SDK_DISABLED=true) ;;
     metrics-errors) extra=(TELEMETRY_ENABLED=true OTEL_SDK_DISABLED=true ACCESS_LOG=errors) ;;
+    access-log) extra=(TELEMETRY_ENABLED=true OTEL_SDK_DISABLED=true ACCESS_LOG=all) ;;
     tracing) extra=(TELEMETRY_ENABLED=true OTEL_TRACES_SAMPLER=always_on OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$SINK_PORT") ;;
   esac
   local port; port=$(free_port)
@@ -45,7 +47,7 @@ start_server() {  # start_server BIN CONFIG → prints "pid port"
 }
 
 baseline_of() {  # the configuration MODE is compared against
-  case $1 in tracing) echo metrics ;; *) echo off ;; esac
+  case $1 in tracing) echo metrics ;; access-log) echo metrics-errors ;; *) echo off ;; esac
 }
 
 pair() {  # pair LABEL BIN MODE : MODE's baseline and MODE of BIN side by side, ROUNDS times
@@ -66,7 +68,7 @@ pair() {  # pair LABEL BIN MODE : MODE's baseline and MODE of BIN side by side, 
   kill -TERM "$pid_a" "$pid_b"; wait "$pid_a" "$pid_b" 2>/dev/null || true
 }
 
-for mode in metrics metrics-errors tracing; do
+for mode in metrics metrics-errors access-log tracing; do
   pair after "$BIN" "$mode"
   if [ -n "${BASELINE:-}" ]; then pair before "$BASELINE" "$mode"; fi
 done
@@ -96,6 +98,7 @@ print()
 print("- metrics: TELEMETRY_ENABLED=false against metrics and an access line per request (the default; tracing off "
       "with OTEL_SDK_DISABLED=true).")
 print("- metrics-errors: TELEMETRY_ENABLED=false against metrics with access lines only for errors (ACCESS_LOG=errors).")
+print("- access-log: metrics with ACCESS_LOG=errors against the same with an access line per request (the lines' own cost).")
 print("- tracing: tracing off (telemetry on, OTEL_SDK_DISABLED=true) against tracing at 100% sampling "
       "(OTEL_TRACES_SAMPLER=always_on), spans exported over OTLP/HTTP JSON to tools/otlp_sink.py.")
 print()
