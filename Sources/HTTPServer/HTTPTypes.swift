@@ -341,7 +341,7 @@ public struct RequestContext: Sendable {
         get { storage.cancellation }
         set { unique().cancellation = newValue }
     }
-    /// Free-form values middleware hands to handlers (for example the active span).
+    /// Free-form values middleware hands to handlers (the server span has its own slot, `span`).
     public var values: [String: any Sendable] {
         get { storage.values }
         _modify {
