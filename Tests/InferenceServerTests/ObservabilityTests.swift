@@ -20,7 +20,15 @@ import Testing
         let c = try TestClient(port: app.server.localPort)
         #expect(try c.request("POST", "/v2/models/affine/infer", json: Self.body).status == 200)
         #expect(try c.request("POST", "/v2/models/affine/infer", json: #"{"inputs":[{"name":"x","shape":[1,3],"datatype":"FP32","data":[1,2,3]}]}"#).status == 422)
-        let r = try c.request("GET", "/metrics")
+        // The batch is counted by its worker after the responses went out: scrape until it is.
+        let counted = #"pd_inference_batches_total{model="affine",trigger="delay",version="1"} 1"#
+        var r = try c.request("GET", "/metrics")
+        let deadline = ContinuousClock.now + .seconds(10)
+        while !r.text.contains(counted) && ContinuousClock.now < deadline {
+            try Task.checkCancellation()
+            usleep(10_000)
+            r = try c.request("GET", "/metrics")
+        }
         #expect(r.status == 200)
         #expect(r.header("Content-Type") == "text/plain; version=0.0.4; charset=utf-8")
         let text = r.text
@@ -41,7 +49,7 @@ import Testing
         #expect(text.contains("pd_http_buffered_bytes_limit \(app.settings.maxBufferedBytes)\n"))
         #expect(text.contains("pd_http_read_pauses_total 0\n"))
         #expect(text.contains(#"pd_http_requests_total{code="422",method="POST",route="/v2/models/{model}/infer"} 1"#))
-        #expect(text.contains(#"pd_inference_batches_total{model="affine",trigger="delay",version="1"} 1"#))
+        #expect(text.contains(counted))
 
         let open = try c.request("GET", "/metrics", headers: [("Accept", "application/openmetrics-text; version=1.0.0"), ("Accept-Encoding", "gzip")])
         #expect(open.header("Content-Type")?.hasPrefix("application/openmetrics-text") == true)
