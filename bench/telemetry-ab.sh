@@ -6,6 +6,7 @@
 #   metrics         TELEMETRY_ENABLED=false → metrics and an access line per request (tracing off)
 #   metrics-errors  TELEMETRY_ENABLED=false → metrics, access lines only for errors (ACCESS_LOG=errors)
 #   access-log      metrics-errors → metrics (the access line of every request alone)
+#   same            metrics → metrics: the method's own noise (ideally 0)
 #   tracing         tracing off (telemetry on, OTEL_SDK_DISABLED=true) → tracing at 100% sampling
 #                   exported over OTLP/HTTP to tools/otlp_sink.py
 # Access logs go to /dev/null. Writes bench/results/telemetry-ab.md.
@@ -38,7 +39,7 @@ start_server() {  # start_server BIN CONFIG → prints "pid port"
     off) extra=(TELEMETRY_ENABLED=false) ;;
     metrics) extra=(TELEMETRY_ENABLED=true OTEL_SDK_DISABLED=true) ;;
     metrics-errors) extra=(TELEMETRY_ENABLED=true OTEL_SDK_DISABLED=true ACCESS_LOG=errors) ;;
-    access-log) extra=(TELEMETRY_ENABLED=true OTEL_SDK_DISABLED=true ACCESS_LOG=all) ;;
+    access-log | same) extra=(TELEMETRY_ENABLED=true OTEL_SDK_DISABLED=true ACCESS_LOG=all) ;;
     tracing) extra=(TELEMETRY_ENABLED=true OTEL_TRACES_SAMPLER=always_on OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$SINK_PORT") ;;
   esac
   local port; port=$(free_port)
@@ -47,7 +48,7 @@ start_server() {  # start_server BIN CONFIG → prints "pid port"
 }
 
 baseline_of() {  # the configuration MODE is compared against
-  case $1 in tracing) echo metrics ;; access-log) echo metrics-errors ;; *) echo off ;; esac
+  case $1 in tracing | same) echo metrics ;; access-log) echo metrics-errors ;; *) echo off ;; esac
 }
 
 pair() {  # pair LABEL BIN MODE : MODE's baseline and MODE of BIN side by side, ROUNDS times
@@ -57,18 +58,22 @@ pair() {  # pair LABEL BIN MODE : MODE's baseline and MODE of BIN side by side, 
   pids+=("$pid_a" "$pid_b")
   wait_http "http://127.0.0.1:$port_a/readyz"; wait_http "http://127.0.0.1:$port_b/readyz"
   for round in $(seq 1 "$ROUNDS"); do
-    run_wrk "http://127.0.0.1:$port_a/v2/models/mlp/infer" "$CONNS" "$SECS" "$pid_a" bench/infer.lua >"$work/a" &
-    local wa=$!
-    run_wrk "http://127.0.0.1:$port_b/v2/models/mlp/infer" "$CONNS" "$SECS" "$pid_b" bench/infer.lua >"$work/b" &
-    local wb=$!
-    wait "$wa" "$wb"
+    # The load that starts first has a few milliseconds' head start: alternate it.
+    local first=a second=b
+    if [ $((round % 2)) -eq 0 ]; then first=b; second=a; fi
+    local -A port=([a]=$port_a [b]=$port_b) pid=([a]=$pid_a [b]=$pid_b)
+    run_wrk "http://127.0.0.1:${port[$first]}/v2/models/mlp/infer" "$CONNS" "$SECS" "${pid[$first]}" bench/infer.lua >"$work/$first" &
+    local w1=$!
+    run_wrk "http://127.0.0.1:${port[$second]}/v2/models/mlp/infer" "$CONNS" "$SECS" "${pid[$second]}" bench/infer.lua >"$work/$second" &
+    local w2=$!
+    wait "$w1" "$w2"
     read -r rps_a cpu_a _ < "$work/a"; read -r rps_b cpu_b _ < "$work/b"
     echo "$label $mode $round $rps_a $cpu_a $rps_b $cpu_b" >>"$work/rows"
   done
   kill -TERM "$pid_a" "$pid_b"; wait "$pid_a" "$pid_b" 2>/dev/null || true
 }
 
-for mode in metrics metrics-errors access-log tracing; do
+for mode in same metrics metrics-errors access-log tracing; do
   pair after "$BIN" "$mode"
   if [ -n "${BASELINE:-}" ]; then pair before "$BASELINE" "$mode"; fi
 done
@@ -91,7 +96,7 @@ print(f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%dT%H:%MZ}, revision
       f"{os.cpu_count()} CPUs, load average {' '.join(load)}. Command: `{cmd}`.")
 print()
 print(f"Two servers run at once, a baseline and the configuration under test, each loaded by its own "
-      f"`wrk -t2 -c{conns} -d{secs}s` at the same time, {rounds} rounds. Both share the same (noisy) CPUs in the same "
+      f"`wrk -t2 -c{conns} -d{secs}s` at the same time (which load starts first alternates), {rounds} rounds. Both share the same (noisy) CPUs in the same "
       "seconds, so their difference is the telemetry's; absolute figures are those of two loaded servers on 2 CPUs. "
       "Access logs go to /dev/null.")
 print()
@@ -99,6 +104,7 @@ print("- metrics: TELEMETRY_ENABLED=false against metrics and an access line per
       "with OTEL_SDK_DISABLED=true).")
 print("- metrics-errors: TELEMETRY_ENABLED=false against metrics with access lines only for errors (ACCESS_LOG=errors).")
 print("- access-log: metrics with ACCESS_LOG=errors against the same with an access line per request (the lines' own cost).")
+print("- same: the metrics configuration on both sides, the method's own noise.")
 print("- tracing: tracing off (telemetry on, OTEL_SDK_DISABLED=true) against tracing at 100% sampling "
       "(OTEL_TRACES_SAMPLER=always_on), spans exported over OTLP/HTTP JSON to tools/otlp_sink.py.")
 print()
