@@ -49,17 +49,8 @@ public final class Span: Sendable {
             return
         }
         var state = State(name: name, attributes: SpanAttributes(), links: [])
-        if attributes.count <= limits.maxAttributes {
-            state.attributes = attributes  // unique keys already: no need to add one by one
-        } else {
-            for (key, value) in attributes { Span.set(key, value, in: &state, limits: limits) }
-        }
-        if links.count <= limits.maxLinks {
-            state.links = links
-        } else {
-            state.links = Array(links.prefix(limits.maxLinks))
-            state.droppedLinks = links.count - limits.maxLinks
-        }
+        (state.attributes, state.droppedAttributes) = limits.limit(attributes)
+        (state.links, state.droppedLinks) = limits.limit(links)
         self.state = Mutex(state)
     }
 
@@ -180,5 +171,20 @@ public struct SpanLimits: Sendable, Hashable {
         self.maxAttributes = maxAttributes
         self.maxEvents = maxEvents
         self.maxLinks = maxLinks
+    }
+
+    /// `attributes` cut to `maxAttributes` (the first ones win), and how many were dropped.
+    func limit(_ attributes: SpanAttributes) -> (kept: SpanAttributes, dropped: Int) {
+        guard attributes.count > maxAttributes else { return (attributes, 0) }  // unique keys already
+        var kept = SpanAttributes()
+        var dropped = 0
+        for (key, value) in attributes where !kept.set(key, value, limit: maxAttributes) { dropped += 1 }
+        return (kept, dropped)
+    }
+
+    /// `links` cut to `maxLinks`, and how many were dropped.
+    func limit(_ links: [SpanLink]) -> (kept: [SpanLink], dropped: Int) {
+        guard links.count > maxLinks else { return (links, 0) }
+        return (Array(links.prefix(maxLinks)), links.count - maxLinks)
     }
 }

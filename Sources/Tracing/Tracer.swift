@@ -70,19 +70,13 @@ public final class Tracer: Sendable {
                            status: SpanStatus = .unset) -> TraceContext {
         let (context, validParent) = newContext(parent: parent)
         guard context.isSampled, let processor else { return context }
-        var kept = attributes
-        var droppedAttributes = 0
-        if attributes.count > limits.maxAttributes {
-            kept = SpanAttributes()
-            for (key, value) in attributes where !kept.set(key, value, limit: limits.maxAttributes) { droppedAttributes += 1 }
-        }
-        let droppedLinks = max(0, links.count - limits.maxLinks)
+        let attributes = limits.limit(attributes), links = limits.limit(links)
         processor.onEnd(SpanData(name: operationName, kind: kind, context: context, parentSpanID: validParent?.spanID,
                                  parentIsRemote: validParent?.isRemote ?? false, startTimeUnixNano: startTimeUnixNano,
-                                 endTimeUnixNano: max(endTimeUnixNano, startTimeUnixNano), attributes: kept, events: [],
-                                 links: droppedLinks > 0 ? Array(links.prefix(limits.maxLinks)) : links, status: status,
-                                 droppedAttributesCount: droppedAttributes, droppedEventsCount: 0,
-                                 droppedLinksCount: droppedLinks))
+                                 endTimeUnixNano: max(endTimeUnixNano, startTimeUnixNano), attributes: attributes.kept,
+                                 events: [], links: links.kept, status: status,
+                                 droppedAttributesCount: attributes.dropped, droppedEventsCount: 0,
+                                 droppedLinksCount: links.dropped))
         return context
     }
 
