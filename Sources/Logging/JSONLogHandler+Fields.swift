@@ -21,19 +21,6 @@ extension JSONLogHandler {
         }
     }
 
-    /// One complete line, newline included, in an array allocated at its largest possible size.
-    static func formatLine(unixNanoseconds: UInt64, level: Logger.Level, label: String, message: String,
-                           trace: TraceContext?, fields: Logger.Fields) -> [UInt8] {
-        let bound = lineBound(label: label, message: message, fields: fields)
-        return [UInt8](unsafeUninitializedCapacity: bound) { buffer, count in
-            var out = ByteCursor(buffer.baseAddress!)
-            writeLine(to: &out, unixNanoseconds: unixNanoseconds, level: level, label: label, message: message,
-                      trace: trace, fields: fields)
-            count = out.position - buffer.baseAddress!
-            precondition(count <= bound, "log line overran its buffer")
-        }
-    }
-
     /// The most bytes `writeLine` writes (`ByteCursor.jsonStringBound` for each string).
     static func lineBound(label: String, message: String, fields: Logger.Fields) -> Int {
         var bound = lineStartBound(label: label, message: message) + 75 + 2  // trace ids, `}\n`

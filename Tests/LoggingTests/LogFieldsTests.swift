@@ -31,10 +31,15 @@ import Telemetry
                                                           message: message, metadata: metadata), as: UTF8.self)
     }
 
+    /// The line the `Fields` path writes, the way it reaches the writer's buffer.
     func fieldsLine(_ fields: Logger.Fields, label: String = "http", message: String = "request completed",
                     trace: TraceContext?) -> String {
-        String(decoding: JSONLogHandler.formatLine(unixNanoseconds: 1_796_396_645_123_456_789, level: .info, label: label,
-                                                   message: message, trace: trace, fields: fields), as: UTF8.self)
+        var line: [UInt8] = []
+        line.appendRaw(maxCount: JSONLogHandler.lineBound(label: label, message: message, fields: fields)) { out in
+            JSONLogHandler.writeLine(to: &out, unixNanoseconds: 1_796_396_645_123_456_789, level: .info, label: label,
+                                     message: message, trace: trace, fields: fields)
+        }
+        return String(decoding: line, as: UTF8.self)
     }
 
     @Test func fieldsLineEqualsMetadataLine() {
