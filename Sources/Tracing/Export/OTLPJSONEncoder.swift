@@ -62,17 +62,22 @@ public enum OTLPJSONEncoder {
         return n
     }
 
-    static func writeSpan(_ span: SpanData, to out: inout ByteCursor) {
+    /// `{"traceId":…,"spanId":…` and, when there is one, `"traceState"`: how a span and a link begin.
+    static func writeIdentity(_ context: TraceContext, to out: inout ByteCursor) {
         out.write("{\"traceId\":\"")
-        out.writeHex(span.context.traceID.high)
-        out.writeHex(span.context.traceID.low)
+        out.writeHex(context.traceID.high)
+        out.writeHex(context.traceID.low)
         out.write("\",\"spanId\":\"")
-        out.writeHex(span.context.spanID.value)
+        out.writeHex(context.spanID.value)
         out.write(UInt8(ascii: "\""))
-        if !span.context.traceState.isEmpty {
+        if !context.traceState.isEmpty {
             out.write(",\"traceState\":")
-            out.writeJSONString(span.context.traceState.description)
+            out.writeJSONString(context.traceState.description)
         }
+    }
+
+    static func writeSpan(_ span: SpanData, to out: inout ByteCursor) {
+        writeIdentity(span.context, to: &out)
         if let parent = span.parentSpanID {
             out.write(",\"parentSpanId\":\"")
             out.writeHex(parent.value)
@@ -115,16 +120,7 @@ public enum OTLPJSONEncoder {
         out.write(",\"links\":[")
         for (i, link) in span.links.enumerated() {
             if i > 0 { out.write(UInt8(ascii: ",")) }
-            out.write("{\"traceId\":\"")
-            out.writeHex(link.context.traceID.high)
-            out.writeHex(link.context.traceID.low)
-            out.write("\",\"spanId\":\"")
-            out.writeHex(link.context.spanID.value)
-            out.write(UInt8(ascii: "\""))
-            if !link.context.traceState.isEmpty {
-                out.write(",\"traceState\":")
-                out.writeJSONString(link.context.traceState.description)
-            }
+            writeIdentity(link.context, to: &out)
             var linkFlags = UInt32(link.context.flags.rawValue) | contextHasIsRemote
             if link.context.isRemote { linkFlags |= contextIsRemote }
             out.write(",\"attributes\":")
