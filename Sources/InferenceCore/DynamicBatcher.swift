@@ -73,8 +73,10 @@ public protocol BatcherObserver: Sendable {
     func queueDepthChanged(model: String, version: String, depth: Int)
     func batchesInFlightChanged(model: String, version: String, count: Int)
     /// Returns a value handed back in every member's `BatchExecution` and in the `BatchRecord`.
+    /// `startedAt` (the batcher's clock) is when the batch left the queue: its step starts then,
+    /// which may be a little before this call.
     func batchStarted(model: String, version: String, batchID: UInt64, trigger: BatchTrigger,
-                      members: [BatchRecord.Member]) -> (any Sendable)?
+                      members: [BatchRecord.Member], startedAt: UInt64) -> (any Sendable)?
     func batchFinished(_ record: BatchRecord)
 }
 
@@ -348,9 +350,9 @@ public final class DynamicBatcher: Sendable {
     func execute(_ entries: [BatchQueue<BatchRequest>.Entry], trigger: BatchTrigger, formedAt: UInt64) {
         let batchID = nextBatchID.wrappingAdd(1, ordering: .relaxed).oldValue
         let members = entries.map { BatchRecord.Member(rows: $0.rows, enqueuedAt: $0.enqueuedAt, context: $0.item.context) }
-        let observerContext = observer?.batchStarted(model: metadata.name, version: metadata.version, batchID: batchID,
-                                                     trigger: trigger, members: members)
         let startedAt = formedAt
+        let observerContext = observer?.batchStarted(model: metadata.name, version: metadata.version, batchID: batchID,
+                                                     trigger: trigger, members: members, startedAt: startedAt)
         let totalRows = entries.reduce(0) { $0 + $1.rows }
         let feeds = BatchAssembly.concatenate(entries.map(\.item.inputs), inputNames: metadata.inputs.map(\.name),
                                               batched: metadata.maxBatchSize > 0)

@@ -108,8 +108,14 @@ import Testing
         guard let batch = batches.first else { return }
         let linked = Set(batch.links.map { $0.context.traceID.description })
         #expect(linked == Set((0..<8).map { Self.traceparent($0).traceID }))
-        let children = spans.filter { $0.parentSpanID == batch.context.spanID }.map(\.name).sorted()
-        #expect(children == ["batch.assemble", "batch.scatter", "model.run"])
+        let childSpans = spans.filter { $0.parentSpanID == batch.context.spanID }
+        #expect(childSpans.map(\.name).sorted() == ["batch.assemble", "batch.scatter", "model.run"])
+        // Times are converted from the monotonic clock per span (a few ns apart): 1 µs of slack.
+        let slack: UInt64 = 1_000
+        for child in childSpans {
+            #expect(child.startTimeUnixNano + slack >= batch.startTimeUnixNano && child.endTimeUnixNano <= batch.endTimeUnixNano + slack,
+                    "\(child.name) within its batch")
+        }
         for i in 0..<8 {
             let trace = Self.traceparent(i).traceID
             let mine = spans.filter { $0.context.traceID.description == trace }
@@ -123,6 +129,7 @@ import Testing
             #expect(queue.parentSpanID == server.context.spanID)
             #expect(execute.parentSpanID == queue.context.spanID)
             #expect(execute.links.map(\.context.spanID) == [batch.context.spanID])
+            #expect(execute.startTimeUnixNano.distance(to: batch.startTimeUnixNano).magnitude <= slack, "execute starts with its batch")
             #expect(server.attributes["http.response.status_code"] == .int(200))
             #expect(server.attributes["http.route"] == .string("/v2/models/{model}/infer"))
         }

@@ -127,11 +127,13 @@ final class InferenceTelemetry: BatcherObserver, InferenceObserver, Sendable {
         series(model, version)?.inFlight.set(count)
     }
 
-    /// Starts the batch span: a new trace linked to every member request's span.
+    /// Starts the batch span: a new trace linked to every member request's span, timed from when
+    /// the batch left the queue (where its members' execute spans and its steps begin too).
     func batchStarted(model: String, version: String, batchID: UInt64, trigger: BatchTrigger,
-                      members: [BatchRecord.Member]) -> (any Sendable)? {
+                      members: [BatchRecord.Member], startedAt: UInt64) -> (any Sendable)? {
         guard let tracer else { return nil }
-        let span = tracer.startSpan(context: .topLevel, ofKind: .internal) {
+        let span = tracer.startSpan(context: .topLevel, ofKind: .internal,
+                                    at: WallClock.unixNanos(monotonic: startedAt)) {
             ("inference.batch", [
                 "inference.model.name": .string(model), "inference.model.version": .string(version),
                 "inference.batch.id": .int(batchID), "inference.batch.trigger": .string(trigger.rawValue),

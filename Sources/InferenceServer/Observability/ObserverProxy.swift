@@ -39,8 +39,11 @@ final class ObserverProxy: BatcherObserver, @unchecked Sendable {
     }
 
     func batchStarted(model: String, version: String, batchID: UInt64, trigger: BatchTrigger,
-                      members: [BatchRecord.Member]) -> (any Sendable)? {
-        withCurrent { $0.batchStarted(model: model, version: version, batchID: batchID, trigger: trigger, members: members) } ?? nil
+                      members: [BatchRecord.Member], startedAt: UInt64) -> (any Sendable)? {
+        withCurrent {
+            $0.batchStarted(model: model, version: version, batchID: batchID, trigger: trigger, members: members,
+                            startedAt: startedAt)
+        } ?? nil
     }
 
     func batchFinished(_ record: BatchRecord) { _ = withCurrent { $0.batchFinished(record) } }
