@@ -1,3 +1,5 @@
+import Telemetry
+
 /// A growable byte buffer written through a raw pointer: an append is a capacity check and a copy,
 /// with no uniqueness check or reference counting. Each event loop owns one for building responses.
 struct ByteBuffer: ~Copyable {
@@ -70,6 +72,17 @@ struct ByteBuffer: ~Copyable {
 
     mutating func append(_ raw: UnsafeRawBufferPointer) {
         if let start = raw.baseAddress { append(start, count: raw.count) }
+    }
+
+    /// Appends what `body` writes through a cursor, at most `maxCount` bytes.
+    @inline(__always) mutating func appendRaw(maxCount: Int, _ body: (inout ByteCursor) -> Void) {
+        reserve(maxCount)
+        let start = (base + count).assumingMemoryBound(to: UInt8.self)
+        var cursor = ByteCursor(start)
+        body(&cursor)
+        let written = cursor.position - start
+        precondition(written <= maxCount, "appendRaw wrote \(written) bytes into room for \(maxCount)")
+        count += written
     }
 
     /// Appends UTF-8 text with control characters (CR and LF above all) replaced by spaces, so a

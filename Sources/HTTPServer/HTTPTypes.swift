@@ -198,6 +198,10 @@ public struct HTTPResponse: Sendable {
     public var status: HTTPStatus
     public var headers: HTTPHeaders
     public var body: [UInt8]
+    /// The trace context sent back to the client: when set, the server writes it as the
+    /// `traceparent` header (and `tracestate` when it has entries) straight from the ids,
+    /// replacing any such header in `headers`.
+    public var traceContext: TraceContext?
 
     public init(status: HTTPStatus = .ok, headers: HTTPHeaders = [:], body: [UInt8] = []) {
         self.status = status

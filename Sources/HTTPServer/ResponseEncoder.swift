@@ -1,3 +1,5 @@
+import Telemetry
+
 /// Serialises responses straight into a `ByteBuffer`: constant status lines, the cached `Date`
 /// line, decimal lengths written by hand. No String is built per response.
 ///
@@ -41,6 +43,8 @@ enum ResponseEncoder {
                 continue
             case .requestID:
                 responderSetRequestID = true
+            case .trace:
+                if response.traceContext != nil { continue }
             case .other:
                 break
             }
@@ -48,6 +52,16 @@ enum ResponseEncoder {
             out.append(": ")
             out.appendSanitised(field.value)
             out.append("\r\n")
+        }
+        if let trace = response.traceContext {
+            out.append("traceparent: ")
+            out.appendRaw(maxCount: TraceContext.traceparentLength) { trace.writeTraceparent(to: &$0) }
+            out.append("\r\n")
+            if let tracestate = trace.tracestate {
+                out.append("tracestate: ")
+                out.appendSanitised(tracestate)
+                out.append("\r\n")
+            }
         }
         if let requestID, !responderSetRequestID {
             out.append("X-Request-Id: ")
@@ -70,14 +84,14 @@ enum ResponseEncoder {
         return Outcome(sendBody: !bodyless && !isHead && !response.body.isEmpty, close: close)
     }
 
-    enum ManagedField { case other, skip, connection, requestID }
+    enum ManagedField { case other, skip, connection, requestID, trace }
 
     /// Classifies a responder's header name by length first, so most names cost one comparison.
     static func managedField(_ name: String) -> ManagedField {
         let utf8 = name.utf8
         // Only these lengths can name a managed field: most names cost no more than this.
         switch utf8.count {
-        case 4, 6, 10, 12, 14, 17: break
+        case 4, 6, 10, 11, 12, 14, 17: break
         default: return .other
         }
         if let kind = utf8.withContiguousStorageIfAvailable(managedField) { return kind }
@@ -89,7 +103,8 @@ enum ResponseEncoder {
         switch b.count {
         case 4: return equalsLowercase(b, "date") ? .skip : .other
         case 6: return equalsLowercase(b, "server") ? .skip : .other
-        case 10: return equalsLowercase(b, "connection") ? .connection : .other
+        case 10: return equalsLowercase(b, "connection") ? .connection : equalsLowercase(b, "tracestate") ? .trace : .other
+        case 11: return equalsLowercase(b, "traceparent") ? .trace : .other
         case 12: return equalsLowercase(b, "x-request-id") ? .requestID : .other
         case 14: return equalsLowercase(b, "content-length") ? .skip : .other
         case 17: return equalsLowercase(b, "transfer-encoding") ? .skip : .other

@@ -3,7 +3,8 @@ import Telemetry
 
 /// Starts a server span per request from the incoming W3C `traceparent`/`tracestate` (an invalid or
 /// missing header starts a new trace and never fails the request), binds it to the request's
-/// context (`RequestContext.span`), sends `traceparent` back on every response, and binds the span
+/// context (`RequestContext.span`), sends `traceparent` back on every response (`HTTPResponse.traceContext`,
+/// which the encoder writes from the ids), and binds the span
 /// while the response travels outwards so access logs and exemplars carry its ids. The span's name
 /// and attributes are only built when the sampler records it.
 public struct TracingMiddleware: HTTPMiddleware {
@@ -26,9 +27,9 @@ public struct TracingMiddleware: HTTPMiddleware {
         if untracedRoutes.contains(context.route) {
             let own = TraceContext(traceID: parent?.traceID ?? TraceID.random(), spanID: SpanID.random(),
                                    flags: parent?.flags.subtracting(.sampled) ?? [], traceState: parent?.traceState ?? TraceState())
-            next.respond(to: request, context: context) { [propagator] response in
+            next.respond(to: request, context: context) { response in
                 var response = response
-                propagator.inject(own) { name, value in response.headers.replaceOrAdd(name: name, value: value) }
+                response.traceContext = own
                 completion(response)
             }
             return
@@ -44,7 +45,7 @@ public struct TracingMiddleware: HTTPMiddleware {
         }
         // Also when unsampled: the batcher lists member trace ids from it.
         context.bind(span: span)
-        next.respond(to: request, context: context) { [propagator] response in
+        next.respond(to: request, context: context) { response in
             var response = response
             let code = response.status.code
             if span.isRecording {
@@ -53,7 +54,7 @@ public struct TracingMiddleware: HTTPMiddleware {
                     span.setStatus(.error(message: "HTTP \(code)"))
                 }
             }
-            propagator.inject(span.traceContext) { name, value in response.headers.replaceOrAdd(name: name, value: value) }
+            response.traceContext = span.traceContext
             span.end()
             ServiceContext.withValue(span.context) { completion(response) }
         }

@@ -41,19 +41,28 @@ public struct TraceContext: Sendable, Hashable, CustomStringConvertible {
 
     /// The `traceparent` header value for this context (always version 00).
     public var traceparent: String {
-        String(unsafeUninitializedCapacity: 55) { buffer in
+        String(unsafeUninitializedCapacity: TraceContext.traceparentLength) { buffer in
             var out = ByteCursor(buffer.baseAddress!)
-            out.write("00-")
-            out.writeHex(traceID.high)
-            out.writeHex(traceID.low)
-            out.write(UInt8(ascii: "-"))
-            out.writeHex(spanID.value)
-            out.write(UInt8(ascii: "-"))
-            let flagBits = Int(flags.rawValue)
-            out.write(HexCoding.digits[flagBits >> 4])
-            out.write(HexCoding.digits[flagBits & 0xF])
-            return 55
+            writeTraceparent(to: &out)
+            return TraceContext.traceparentLength
         }
+    }
+
+    /// Bytes in a version-00 `traceparent` value.
+    package static let traceparentLength = 55
+
+    /// Writes the `traceparent` value (`traceparentLength` bytes) where a response is encoded,
+    /// with no `String` in between.
+    package func writeTraceparent(to out: inout ByteCursor) {
+        out.write("00-")
+        out.writeHex(traceID.high)
+        out.writeHex(traceID.low)
+        out.write(UInt8(ascii: "-"))
+        out.writeHex(spanID.value)
+        out.write(UInt8(ascii: "-"))
+        let flagBits = Int(flags.rawValue)
+        out.write(HexCoding.digits[flagBits >> 4])
+        out.write(HexCoding.digits[flagBits & 0xF])
     }
 
     /// The `tracestate` header value, or nil when there is nothing to send.

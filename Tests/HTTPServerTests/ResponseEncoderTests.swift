@@ -1,4 +1,5 @@
 import Testing
+import Telemetry
 @testable import HTTPServer
 
 @Suite("ResponseEncoder, DateCache, RequestID")
@@ -55,6 +56,30 @@ struct ResponseEncoderTests {
     @Test func customReasonAndUnknownCode() {
         #expect(encode(HTTPResponse(status: HTTPStatus(code: 200, reason: "Fine"))).0.hasPrefix("HTTP/1.1 200 Fine\r\n"))
         #expect(encode(HTTPResponse(status: HTTPStatus(code: 299))).0.hasPrefix("HTTP/1.1 299 Status 299\r\n"))
+    }
+
+    @Test func traceContextIsWrittenFromItsIDsAndReplacesTheResponderHeaders() throws {
+        let headers: HTTPHeaders = ["traceparent": "00-11111111111111111111111111111111-2222222222222222-00",
+                                    "TraceState": "old=1", "X-Other": "kept"]
+        var response = HTTPResponse(status: .ok, headers: headers)
+        // Without a trace context the responder's headers pass through unchanged.
+        let (plain, _) = encode(response)
+        #expect(plain.contains("traceparent: 00-11111111111111111111111111111111-2222222222222222-00\r\n"))
+        #expect(plain.contains("TraceState: old=1\r\n"))
+
+        var trace = try TraceContext(traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+        response.traceContext = trace
+        let (text, _) = encode(response)
+        #expect(text.contains("traceparent: \(trace.traceparent)\r\n"))
+        #expect(text.contains("traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\n"))
+        #expect(!text.contains("1111") && !text.contains("old=1") && !text.lowercased().contains("tracestate"))
+        #expect(text.contains("X-Other: kept\r\n"))
+
+        trace.traceState = try TraceState(parsing: "vendor=abc,other=x")
+        response.traceContext = trace
+        let (withState, _) = encode(response)
+        #expect(withState.contains("tracestate: vendor=abc,other=x\r\n"))
+        #expect(withState.components(separatedBy: "traceparent:").count == 2)
     }
 
     @Test func headerValuesCannotInjectLines() {
