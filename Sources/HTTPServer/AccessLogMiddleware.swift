@@ -48,16 +48,17 @@ public struct AccessLogMiddleware: HTTPMiddleware {
     }
 }
 
-/// A small set of route templates whose membership test usually costs no hashing: a route
-/// whose length no member has is rejected from a bitmask of member lengths (most requests go
-/// to routes that are not probes or scrapes).
+/// A small set of route templates, tested without hashing: a route whose length no member has is
+/// rejected from a bitmask of member lengths (most requests go to routes that are not probes or
+/// scrapes), and the others are compared with the few members of that length (route templates
+/// are short, often inline strings, or the router's own, which compare by identity).
 struct RouteSet: Sendable {
-    private let routes: Set<String>
+    private let routes: [String]
     /// Bit n set when a member is n bytes long (n < 63); bit 63 for longer members.
     private let lengths: UInt64
 
     init(_ routes: Set<String>) {
-        self.routes = routes
+        self.routes = routes.sorted()
         lengths = routes.reduce(0) { $0 | RouteSet.lengthBit($1) }
     }
 
@@ -66,6 +67,8 @@ struct RouteSet: Sendable {
 
     @inline(__always)
     func contains(_ route: String) -> Bool {
-        lengths & RouteSet.lengthBit(route) != 0 && routes.contains(route)
+        guard lengths & RouteSet.lengthBit(route) != 0 else { return false }
+        for member in routes where member == route { return true }
+        return false
     }
 }

@@ -62,6 +62,17 @@ struct AccessLogMiddlewareTests {
         #expect(duration >= 0)
     }
 
+    @Test func routeSetMatchesMembersOnly() {
+        let long = "/v2/models/{model}/versions/{version}/infer/and/a/path/longer/than/sixty-three/bytes"
+        let set = RouteSet(["/healthz", "/metrics", "/readyz", long])
+        for member in ["/healthz", "/metrics", "/readyz", long] { #expect(set.contains(member)) }
+        // Same lengths as members, other lengths, a longer route sharing the >63-byte bit, empty.
+        for other in ["/healthx", "/metricz", "/livez", "/v2/models/{model}/infer", long + "x", ""] {
+            #expect(!set.contains(other))
+        }
+        #expect(!RouteSet([]).contains("/healthz"))
+    }
+
     @Test func errorsOnlySkipsAnswersBelow400() {
         let handler = CapturingLogHandler()
         let router = Router()

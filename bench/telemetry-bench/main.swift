@@ -50,10 +50,11 @@ func fixed(_ v: Double, _ digits: Int = 3) -> String {
     var scale = 1.0
     for _ in 0..<digits { scale *= 10 }
     let scaled = Int64((v * scale).rounded())
-    let whole = scaled / Int64(scale)
-    var fraction = String(scaled % Int64(scale))
+    let sign = scaled < 0 ? "-" : ""
+    let whole = scaled.magnitude / UInt64(scale)
+    var fraction = String(scaled.magnitude % UInt64(scale))
     while fraction.count < digits { fraction = "0" + fraction }
-    return digits == 0 ? "\(whole)" : "\(whole).\(fraction)"
+    return digits == 0 ? "\(sign)\(whole)" : "\(sign)\(whole).\(fraction)"
 }
 
 func percentile(_ sorted: [Double], _ p: Double) -> Double {
