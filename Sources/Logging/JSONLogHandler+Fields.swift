@@ -21,14 +21,19 @@ extension JSONLogHandler {
         }
     }
 
-    /// The most bytes `writeLine` writes (`ByteCursor.jsonStringBound` for each string).
+    /// The most bytes `writeLine` writes: every string as if each of its bytes needed a
+    /// six-byte escape. Loose, but found from lengths alone (no scan of the text): the writer
+    /// only reserves that room.
     static func lineBound(label: String, message: String, fields: Logger.Fields) -> Int {
-        var bound = lineStartBound(label: label, message: message) + 75 + 2  // trace ids, `}\n`
+        @inline(__always) func string(_ s: String) -> Int { 2 + ByteCursor.maxJSONEscapedLength(s.utf8.count) }
+        // `{"ts":"` + 24-byte time + `","level":"` + level (≤ 8) + `","logger":` + `,"msg":` = 68;
+        // trace ids 75; `}\n` 2.
+        var bound = 80 + string(label) + string(message) + 75 + 2
         for i in 0..<fields.count {
             let field = fields[i]
             bound += 10 + ByteCursor.maxJSONEscapedLength(field.key.utf8CodeUnitCount)
             switch field.value {
-            case .string(let s): bound += ByteCursor.jsonStringBound(s)
+            case .string(let s): bound += string(s)
             case .int, .double: bound += 2 + ByteFormat.maxDoubleLength
             }
         }

@@ -11,10 +11,10 @@ public final class LogLineWriter: Sendable {
     /// The writer behind the JSON and text handlers: file descriptor 1.
     public static let standardOutput = LogLineWriter(fileDescriptor: 1)
 
-    private struct State {
+    private struct State: ~Copyable {
         /// Whole lines, back to back: a line is copied in, so its buffer is freed by the
         /// thread that made it, and the writer thread swaps the whole chunk out at once.
-        var pending: [UInt8] = []
+        var pending = LineBuffer()
         var pendingLines = 0
         var accepted = 0
         var completed = 0
@@ -23,7 +23,7 @@ public final class LogLineWriter: Sendable {
 
     public let capacity: Int
     public let maxBufferedBytes: Int
-    private let sink: @Sendable ([UInt8]) -> Void
+    private let sink: @Sendable (UnsafeRawBufferPointer) -> Void
     private let state = Mutex(State())
     private let wakeUp = Semaphore()
     private let dropped = Atomic<Int>(0)
@@ -37,7 +37,8 @@ public final class LogLineWriter: Sendable {
     }
 
     /// Hands each drained chunk (whole lines, concatenated) to `sink` on the writer thread.
-    public init(capacity: Int = 16_384, maxBufferedBytes: Int = 8 << 20, sink: @escaping @Sendable ([UInt8]) -> Void) {
+    public init(capacity: Int = 16_384, maxBufferedBytes: Int = 8 << 20,
+                sink: @escaping @Sendable (UnsafeRawBufferPointer) -> Void) {
         precondition(capacity > 0 && maxBufferedBytes > 0)
         self.capacity = capacity
         self.maxBufferedBytes = maxBufferedBytes
@@ -56,7 +57,7 @@ public final class LogLineWriter: Sendable {
     public func write(_ line: [UInt8]) -> Bool {
         let signal: Bool? = state.withLock { state in
             guard state.pendingLines < capacity, state.pending.count + line.count <= maxBufferedBytes else { return nil }
-            state.pending.append(contentsOf: line)
+            line.withUnsafeBytes { state.pending.append($0) }
             return accept(&state)
         }
         return finishWrite(signal)
@@ -82,7 +83,9 @@ public final class LogLineWriter: Sendable {
     }
 
     /// Queues one line that `body` writes straight into the buffer (ending in `\n`), at most
-    /// `maxCount` bytes, so the line needs no array of its own. `body` runs under the writer's
+    /// `maxCount` bytes, so the line needs no array of its own. `maxCount` only reserves room
+    /// (nothing is filled or trimmed), so a generous bound costs nothing; a line is dropped
+    /// when the buffer could exceed `maxBufferedBytes` by it. `body` runs under the writer's
     /// lock: it should only format. Returns false if the line was dropped (`body` not called).
     @discardableResult
     package func write(maxCount: Int, _ body: (inout ByteCursor) -> Void) -> Bool {
@@ -109,7 +112,7 @@ public final class LogLineWriter: Sendable {
     }
 
     private func run() {
-        var chunk: [UInt8] = []
+        var chunk = LineBuffer()
         while true {
             wakeUp.wait()
             // Let lines gather for a moment so a busy server pays one wake-up and one write per
@@ -128,10 +131,10 @@ public final class LogLineWriter: Sendable {
                     return state.pendingLines
                 }
                 guard lines > 0 else { break }
-                sink(chunk)
+                sink(chunk.bytes)
                 written.wrappingAdd(lines, ordering: .relaxed)
                 state.withLock { $0.completed += lines }
-                chunk.removeAll(keepingCapacity: true)
+                chunk.removeAll()
             }
         }
     }
@@ -139,22 +142,76 @@ public final class LogLineWriter: Sendable {
     /// How long lines gather before a write.
     static let gatherNanoseconds: UInt64 = 5_000_000
 
-    static func writeAll(_ bytes: [UInt8], to fd: Int32) {
-        bytes.withUnsafeBytes { raw in
-            var offset = 0
-            while offset < raw.count {
-                let n = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
-                if n > 0 {
-                    offset += n
-                } else if n < 0 && errno == EINTR {
-                    continue
-                } else if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
-                    var pfd = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
-                    _ = poll(&pfd, 1, 100)
-                } else {
-                    return  // closed or broken stdout: nothing more can be done from here
-                }
+    static func writeAll(_ raw: UnsafeRawBufferPointer, to fd: Int32) {
+        var offset = 0
+        while offset < raw.count {
+            let n = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
+            if n > 0 {
+                offset += n
+            } else if n < 0 && errno == EINTR {
+                continue
+            } else if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
+                var pfd = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+                _ = poll(&pfd, 1, 100)
+            } else {
+                return  // closed or broken stdout: nothing more can be done from here
             }
+        }
+    }
+}
+
+/// Pending log bytes: a growable buffer written through a raw pointer, so a line is formatted
+/// straight into room reserved for it, with no zero-filling or trimming around it.
+/// `@unchecked Sendable`: it is not copyable, so exactly one owner (the writer's lock, or the
+/// writer thread after a swap) holds its memory at a time.
+private struct LineBuffer: ~Copyable, @unchecked Sendable {
+    private var base: UnsafeMutableRawPointer?
+    private var capacity = 0
+    private(set) var count = 0
+
+    init() {}
+
+    deinit { base?.deallocate() }
+
+    var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: count) }
+
+    /// Makes room for `extra` more bytes.
+    private mutating func reserve(_ extra: Int) {
+        guard extra > capacity - count else { return }
+        let newCapacity = max(count + extra, capacity * 2, 64 * 1024)
+        let grown = UnsafeMutableRawPointer.allocate(byteCount: newCapacity, alignment: 16)
+        if let base {
+            grown.copyMemory(from: base, byteCount: count)
+            base.deallocate()
+        }
+        base = grown
+        capacity = newCapacity
+    }
+
+    mutating func append(_ raw: UnsafeRawBufferPointer) {
+        guard let source = raw.baseAddress, raw.count > 0 else { return }
+        reserve(raw.count)
+        (base! + count).copyMemory(from: source, byteCount: raw.count)
+        count += raw.count
+    }
+
+    mutating func appendRaw(maxCount: Int, _ body: (inout ByteCursor) -> Void) {
+        reserve(maxCount)
+        let start = (base! + count).assumingMemoryBound(to: UInt8.self)
+        var cursor = ByteCursor(start)
+        body(&cursor)
+        let written = cursor.position - start
+        precondition(written <= maxCount, "log line of \(written) bytes overran its bound of \(maxCount)")
+        count += written
+    }
+
+    /// Forgets the contents, keeping up to 1 MiB of capacity for the next chunk.
+    mutating func removeAll() {
+        count = 0
+        if capacity > 1 << 20, let old = base {
+            old.deallocate()
+            base = nil
+            capacity = 0
         }
     }
 }

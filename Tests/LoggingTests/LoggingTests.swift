@@ -96,6 +96,27 @@ final class CapturedOutput: Sendable {
         #expect(String(decoding: out, as: UTF8.self) == "1970-01-01T00:00:00.000Z")
     }
 
+    @Test func linesCrossingBufferGrowthArriveWholeAndInOrder() throws {
+        let received = Mutex<[UInt8]>([])
+        let writer = LogLineWriter(capacity: 100_000, maxBufferedBytes: 64 << 20) { chunk in
+            received.withLock { $0.append(contentsOf: chunk) }
+        }
+        var expected: [UInt8] = []
+        for i in 0..<6_000 {  // ~3 MB: the pending buffer grows past its first 64 KiB and 1 MiB
+            let line = Array("line \(i) \(String(repeating: "x", count: i % 900))\n".utf8)
+            expected += line
+            if i.isMultiple(of: 2) {
+                #expect(writer.write(line))
+            } else {
+                // A generous bound reserves room only: the line is exactly its bytes.
+                #expect(writer.write(maxCount: line.count * 6) { out in line.withUnsafeBufferPointer { out.write($0) } })
+            }
+        }
+        #expect(writer.flush(timeout: .seconds(10)))
+        #expect(received.withLock { $0 } == expected)
+        #expect(writer.writtenLines == 6_000 && writer.droppedLines == 0)
+    }
+
     @Test func fullBufferDropsAndCountsLines() throws {
         let release = Mutex(false)
         let written = Mutex(0)
