@@ -277,7 +277,8 @@ public struct RequestContext: Sendable {
         var parameters: [String: String]
         var cancellation: CancellationToken
         var values: [String: any Sendable]
-        /// Written once through `RequestContext.bind(span:)`, before the request goes further in.
+        /// Written once through `RequestContext.bind(traceContext:span:)`, before the request goes further in.
+        var traceContext: TraceContext?
         var span: Span?
 
         init(requestID: String, receivedAtNanos: UInt64, remoteAddress: String, localPort: Int, route: String,
@@ -296,6 +297,7 @@ public struct RequestContext: Sendable {
             let copy = Storage(requestID: requestID, receivedAtNanos: receivedAtNanos, remoteAddress: remoteAddress,
                                localPort: localPort, route: route, parameters: parameters, cancellation: cancellation,
                                values: values)
+            copy.traceContext = traceContext
             copy.span = span
             return copy
         }
@@ -354,16 +356,27 @@ public struct RequestContext: Sendable {
         }
     }
 
-    /// The request's server span, bound by `TracingMiddleware`; nil without tracing. Also an
-    /// unsampled span is bound (its ids go into the response's `traceparent` and batch log lines).
+    /// The request's trace identity (its server span's ids, sampled or not), bound by
+    /// `TracingMiddleware`; nil without tracing.
+    public var traceContext: TraceContext? { storage.traceContext }
+
+    /// The request's server span when it is recorded (sampled), bound by `TracingMiddleware`;
+    /// nil otherwise: an unsampled request has ids (`traceContext`) but no span object.
     public var span: Span? { storage.span }
 
-    /// Binds the request's server span. Request-scoped, like `cancellation`: the one slot is shared
-    /// by every copy of this request's context, so middleware further out reads it in its completion
-    /// without the context being copied. Bind it before handing the context on: the hand-off to
-    /// another thread orders the write before every read there.
-    public func bind(span: Span) {
+    /// Binds the request's trace identity and, when it is recorded, its server span.
+    /// Request-scoped, like `cancellation`: the one slot is shared by every copy of this request's
+    /// context, so middleware further out reads it in its completion without the context being
+    /// copied. Bind it before handing the context on: the hand-off to another thread orders the
+    /// write before every read there.
+    public func bind(traceContext: TraceContext, span: Span?) {
+        storage.traceContext = traceContext
         storage.span = span
+    }
+
+    /// Binds a server span (and its ids as the request's `traceContext`).
+    public func bind(span: Span) {
+        bind(traceContext: span.traceContext, span: span)
     }
 
     public init(requestID: String, receivedAtNanos: UInt64, remoteAddress: String = "", localPort: Int = 0,

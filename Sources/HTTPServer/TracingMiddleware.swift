@@ -2,11 +2,12 @@ import Synchronization
 import Telemetry
 
 /// Starts a server span per request from the incoming W3C `traceparent`/`tracestate` (an invalid or
-/// missing header starts a new trace and never fails the request), binds it to the request's
-/// context (`RequestContext.span`), sends `traceparent` back on every response (`HTTPResponse.traceContext`,
-/// which the encoder writes from the ids), and binds the span
-/// while the response travels outwards so access logs and exemplars carry its ids. The span's name
-/// and attributes are only built when the sampler records it.
+/// missing header starts a new trace and never fails the request) and binds it to the request's
+/// context: its ids as `RequestContext.traceContext` always, the span as `RequestContext.span` when
+/// it is recorded (an unsampled request gets ids but no span object). Every response carries
+/// `traceparent` (`HTTPResponse.traceContext`, written by the encoder from the ids), and the
+/// context is bound while the response travels outwards so access logs and exemplars carry its
+/// ids. The span's name and attributes are only built when the sampler records it.
 public struct TracingMiddleware: HTTPMiddleware {
     let tracer: Tracer
     let propagator = W3CTraceContextPropagator()
@@ -34,7 +35,7 @@ public struct TracingMiddleware: HTTPMiddleware {
             }
             return
         }
-        let span = tracer.startSpan(context: ServiceContext(traceContext: parent), ofKind: .server) {
+        let (trace, span) = tracer.startSpanIfRecording(context: ServiceContext(traceContext: parent), ofKind: .server) {
             var attributes = SpanAttributes(minimumCapacity: 5)
             attributes["http.request.method"] = .string(request.method.description)
             attributes["http.route"] = .string(context.route)
@@ -44,17 +45,19 @@ public struct TracingMiddleware: HTTPMiddleware {
             return (spanNames.name(request.method, context.route), attributes)
         }
         // Also when unsampled: the batcher lists member trace ids from it.
-        context.bind(span: span)
+        context.bind(traceContext: trace, span: span)
         next.respond(to: request, context: context) { response in
             var response = response
-            let code = response.status.code
-            if span.isRecording {
-                span.setAttribute("http.response.status_code", .int(code))
-                if code >= 500 {
-                    span.setStatus(.error(message: "HTTP \(code)"))
-                }
+            response.traceContext = trace
+            guard let span else {
+                ServiceContext.withValue(ServiceContext(traceContext: trace)) { completion(response) }
+                return
             }
-            response.traceContext = span.traceContext
+            let code = response.status.code
+            span.setAttribute("http.response.status_code", .int(code))
+            if code >= 500 {
+                span.setStatus(.error(message: "HTTP \(code)"))
+            }
             span.end()
             ServiceContext.withValue(span.context) { completion(response) }
         }

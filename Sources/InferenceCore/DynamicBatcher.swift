@@ -4,6 +4,7 @@ import Glibc
 import Foundation
 import ONNXRuntime
 import Synchronization
+import Telemetry
 
 /// One request handed to a batcher.
 public struct BatchRequest: Sendable {
@@ -15,19 +16,19 @@ public struct BatchRequest: Sendable {
     public var deadline: UInt64?
     /// Polled while queued; a cancelled request leaves the queue without being computed.
     public var isCancelled: @Sendable () -> Bool
-    /// Opaque to the batcher (for example the request's trace context); handed back in `BatchRecord`.
-    public var context: (any Sendable)?
+    /// The request's trace context, handed back in `BatchRecord` (the batch span links to it).
+    public var traceContext: TraceContext?
     /// Called exactly once, on a batcher thread.
     public var completion: @Sendable (Result<[String: Tensor], InferenceError>, BatchExecution?) -> Void
 
     public init(inputs: [String: Tensor], rows: Int, deadline: UInt64? = nil,
-                isCancelled: @escaping @Sendable () -> Bool = { false }, context: (any Sendable)? = nil,
+                isCancelled: @escaping @Sendable () -> Bool = { false }, traceContext: TraceContext? = nil,
                 completion: @escaping @Sendable (Result<[String: Tensor], InferenceError>, BatchExecution?) -> Void) {
         self.inputs = inputs
         self.rows = rows
         self.deadline = deadline
         self.isCancelled = isCancelled
-        self.context = context
+        self.traceContext = traceContext
         self.completion = completion
     }
 }
@@ -57,7 +58,7 @@ public struct BatchRecord: Sendable {
     public struct Member: Sendable {
         public let rows: Int
         public let enqueuedAt: UInt64
-        public let context: (any Sendable)?
+        public let traceContext: TraceContext?
     }
 
     public let model: String
@@ -349,7 +350,7 @@ public final class DynamicBatcher: Sendable {
     ///   which ends their queue time and starts the batch step.
     func execute(_ entries: [BatchQueue<BatchRequest>.Entry], trigger: BatchTrigger, formedAt: UInt64) {
         let batchID = nextBatchID.wrappingAdd(1, ordering: .relaxed).oldValue
-        let members = entries.map { BatchRecord.Member(rows: $0.rows, enqueuedAt: $0.enqueuedAt, context: $0.item.context) }
+        let members = entries.map { BatchRecord.Member(rows: $0.rows, enqueuedAt: $0.enqueuedAt, traceContext: $0.item.traceContext) }
         let startedAt = formedAt
         let observerContext = observer?.batchStarted(model: metadata.name, version: metadata.version, batchID: batchID,
                                                      trigger: trigger, members: members, startedAt: startedAt)

@@ -187,7 +187,7 @@ public final class InferenceService: Sendable {
             try batcher.submit(BatchRequest(
                 inputs: feeds, rows: rows, deadline: context.receivedAtNanos &+ timeout,
                 isCancelled: { cancellation.isCancelled },
-                context: context.span?.traceContext
+                traceContext: context.traceContext
             ) { [self] result, execution in
                 switch result {
                 case .success(let outputs):

@@ -56,6 +56,26 @@ public final class Tracer: Sendable {
         return span
     }
 
+    /// Like `startSpan(context:ofKind:links:at:details:)` for a caller that needs the new span's
+    /// identity on every request but a `Span` only when it is recorded (a server span: its ids
+    /// go into the response and the logs either way): an unsampled request allocates nothing.
+    ///
+    ///     let (trace, span) = tracer.startSpanIfRecording(context: parent, ofKind: .server) { … }
+    ///     // span is nil unless sampled; trace is span?.traceContext, or the unsampled ids
+    public func startSpanIfRecording(context: ServiceContext?, ofKind kind: SpanKind = .internal,
+                                     details: () -> (operationName: String, attributes: SpanAttributes))
+        -> (traceContext: TraceContext, span: Span?) {
+        let (spanContext, validParent) = newContext(parent: context?.traceContext)
+        guard spanContext.isSampled else { return (spanContext, nil) }
+        let (name, attributes) = details()
+        let span = Span(name: name, kind: kind, context: spanContext, parentSpanID: validParent?.spanID,
+                        parentIsRemote: validParent?.isRemote ?? false, isRecording: true,
+                        startTimeUnixNano: SystemClock.unixNanoseconds(), attributes: attributes, links: [],
+                        processor: processor, limits: limits)
+        processor?.onStart(span)
+        return (spanContext, span)
+    }
+
     /// Records a span whose start and end are already known (a wait timed elsewhere, a step of a
     /// batch) in one call: no live `Span`, no lock, one `SpanData` handed to the processor (which
     /// sees it only at `onEnd`). Returns the span's context for children and links; it carries

@@ -116,6 +116,39 @@ final class GateExporter: SpanExporter {
         #expect(root.traceContext.flags == [.sampled, .random])
     }
 
+    @Test func startSpanIfRecordingAllocatesASpanOnlyWhenSampled() throws {
+        let exporter = InMemorySpanExporter()
+        let tracer = Tracer(sampler: .parentBased(root: .alwaysOn), processor: SimpleSpanProcessor(exporter: exporter))
+        var detailsCalls = 0
+        let details = { () -> (operationName: String, attributes: SpanAttributes) in
+            detailsCalls += 1
+            return ("GET /x", ["http.route": "/x"])
+        }
+        let sampledParent = try TraceContext(traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+                                             tracestate: "congo=t61rcWkgMzE")
+        let (trace, span) = tracer.startSpanIfRecording(context: ServiceContext(traceContext: sampledParent),
+                                                        ofKind: .server, details: details)
+        let recorded = try #require(span)
+        #expect(recorded.isRecording && recorded.traceContext == trace && detailsCalls == 1)
+        #expect(trace.traceID == sampledParent.traceID && trace.spanID != sampledParent.spanID && trace.isSampled)
+        #expect(trace.traceState["congo"] == "t61rcWkgMzE")
+        recorded.end()
+        #expect(exporter.spans.map(\.name) == ["GET /x"])
+        #expect(exporter.spans.first?.parentSpanID == sampledParent.spanID && exporter.spans.first?.parentIsRemote == true)
+
+        // Unsampled parent: the ids continue its trace, but there is no span and no name is built.
+        let unsampledParent = try TraceContext(traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00")
+        let (quietTrace, quiet) = tracer.startSpanIfRecording(context: ServiceContext(traceContext: unsampledParent),
+                                                              ofKind: .server, details: details)
+        #expect(quiet == nil && detailsCalls == 1)
+        #expect(quietTrace.traceID == unsampledParent.traceID && quietTrace.spanID != unsampledParent.spanID)
+        #expect(!quietTrace.isSampled && quietTrace.spanID.isValid)
+
+        // No parent: a new trace.
+        let (rootTrace, rootSpan) = tracer.startSpanIfRecording(context: nil, details: details)
+        #expect(rootSpan != nil && rootTrace.traceID != sampledParent.traceID && rootSpan?.parentSpanID == nil)
+    }
+
     @Test func errorsEventsAndLinks() throws {
         struct ModelError: Error, CustomStringConvertible { var description: String { "queue is full" } }
         let exporter = InMemorySpanExporter()

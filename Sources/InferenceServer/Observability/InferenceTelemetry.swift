@@ -142,7 +142,7 @@ final class InferenceTelemetry: BatcherObserver, InferenceObserver, Sendable {
         }
         if span.isRecording {
             for member in members {
-                if let context = member.context as? TraceContext { span.addLink(context) }
+                if let context = member.traceContext { span.addLink(context) }
             }
         }
         return span
@@ -169,7 +169,7 @@ final class InferenceTelemetry: BatcherObserver, InferenceObserver, Sendable {
             span.end(at: clock.unixNanos(monotonic: e.finishedAt))
         }
         guard logger.logLevel <= .debug || record.error != nil else { return }
-        let traceIDs = record.members.compactMap { ($0.context as? TraceContext)?.traceID.description }
+        let traceIDs = record.members.compactMap { $0.traceContext?.traceID.description }
         let metadata: Logger.Metadata = [
             "model.name": .string(record.model), "model.version": .string(record.version),
             "batch.id": .stringConvertible(e.batchID), "batch.size": .stringConvertible(e.batchRows),
