@@ -126,7 +126,9 @@ public final class DynamicBatcher: Sendable {
     private nonisolated(unsafe) var queue: BatchQueue<BatchRequest>
     private nonisolated(unsafe) var queuedRows = 0
     private nonisolated(unsafe) var idleWorkers = 0
-    private nonisolated(unsafe) var inFlight = 0
+    /// Batches being computed: raised under `lock` as a batch leaves the queue (so queue and
+    /// in-flight count always add up there), lowered without it when the batch is done.
+    private let inFlight = Atomic<Int>(0)
     /// When the housekeeping thread wakes next on its own; a request due earlier must signal it.
     private nonisolated(unsafe) var housekeepingWakeAt = UInt64.max
     private nonisolated(unsafe) var stopping = false
@@ -173,7 +175,7 @@ public final class DynamicBatcher: Sendable {
     public var maxBatchRows: Int { lock.withLock { queue.maxBatchRows } }
     public var queueCapacity: Int { configuration.maxQueueSize }
     public var queueDepth: Int { lock.withLock { queue.count } }
-    public var batchesInFlight: Int { lock.withLock { inFlight } }
+    public var batchesInFlight: Int { inFlight.load(ordering: .acquiring) }
 
     public static let monotonicNow: @Sendable () -> UInt64 = {
         var ts = timespec()
@@ -185,6 +187,7 @@ public final class DynamicBatcher: Sendable {
     public func submit(_ request: BatchRequest) throws(InferenceError) {
         let signature = batchSignature(request.inputs)
         let now = clock()
+        var wakeWorker = false, wakeHousekeeping = false
         let (result, depth) = lock.withLock { () -> (BatchQueue<BatchRequest>.EnqueueResult, Int) in
             let wasEmpty = queue.count == 0
             let r = stopping ? .draining : queue.enqueue(request, rows: request.rows, signature: signature, now: now, deadline: request.deadline)
@@ -194,13 +197,17 @@ public final class DynamicBatcher: Sendable {
                 // empty queue): wake one when that changes or a batch may have filled. Rows of
                 // different shapes are counted together, so this can wake a worker for nothing, never
                 // miss one.
-                if idleWorkers > 0 && (wasEmpty || queuedRows >= queue.maxBatchRows || configuration.maxQueueDelayNanos == 0) {
-                    workerWake.signal()
-                }
-                if let deadline = request.deadline, deadline < housekeepingWakeAt { housekeepingWake.signal() }
+                wakeWorker = idleWorkers > 0
+                    && (wasEmpty || queuedRows >= queue.maxBatchRows || configuration.maxQueueDelayNanos == 0)
+                if let deadline = request.deadline, deadline < housekeepingWakeAt { wakeHousekeeping = true }
             }
             return (r, queue.count)
         }
+        // Signalled after the lock is released: a woken thread does not find it still held and
+        // sleep again on it. A waiter cannot miss the signal: it decided to wait under the lock,
+        // before this request was queued, and waits until signalled or its deadline.
+        if wakeWorker { workerWake.signal() }
+        if wakeHousekeeping { housekeepingWake.signal() }
         switch result {
         case .accepted:
             observer?.queueDepthChanged(model: metadata.name, version: metadata.version, depth: depth)
@@ -224,7 +231,7 @@ public final class DynamicBatcher: Sendable {
     public func waitUntilIdle(timeoutNanos: UInt64) -> Bool {
         let deadline = DynamicBatcher.monotonicNow() &+ timeoutNanos
         while true {
-            if lock.withLock({ queue.count == 0 && inFlight == 0 }) { return true }
+            if lock.withLock({ queue.count == 0 && inFlight.load(ordering: .acquiring) == 0 }) { return true }
             if DynamicBatcher.monotonicNow() >= deadline { return false }
             usleep(2_000)
         }
@@ -290,8 +297,7 @@ public final class DynamicBatcher: Sendable {
             var failed = queue.count > 0 ? removeUnrunnable(now: now, cancelled: false) : []
             if let batch = queue.nextBatch(now: now) {
                 queuedRows -= batch.entries.reduce(0) { $0 + $1.rows }
-                inFlight += 1
-                let running = inFlight
+                let running = inFlight.wrappingAdd(1, ordering: .relaxed).newValue
                 let depth = queue.count
                 lock.unlock()
                 var members: [Entry] = []
@@ -302,10 +308,7 @@ public final class DynamicBatcher: Sendable {
                 left(depth: depth, failed: failed)
                 observer?.batchesInFlightChanged(model: metadata.name, version: metadata.version, count: running)
                 if !members.isEmpty { execute(members, trigger: batch.trigger, formedAt: now) }
-                lock.lock()
-                inFlight -= 1
-                let remaining = inFlight
-                lock.unlock()
+                let remaining = inFlight.wrappingSubtract(1, ordering: .releasing).newValue
                 observer?.batchesInFlightChanged(model: metadata.name, version: metadata.version, count: remaining)
                 lock.lock()
                 continue
