@@ -29,6 +29,10 @@ extension EventLoop {
         } else if events & EPOLLRDHUP.rawValue != 0 && connection.inFlight {
             // The client went away while its request is being handled: cancel the work.
             close(connection)
+        } else if events & EPOLLIN.rawValue != 0 && connection.inFlight {
+            // Input arrived while the request is handled (a pipelining client): stop watching
+            // it until the response is out, as epoll would report it again and again.
+            stopWatchingInput(connection)
         }
     }
 
@@ -335,7 +339,10 @@ extension EventLoop {
         } else if !connection.pending.isEmpty {
             wanted = EPOLLOUT.rawValue | (connection.inFlight ? EPOLLRDHUP.rawValue : 0)
         } else if connection.inFlight {
-            wanted = EPOLLRDHUP.rawValue
+            // Input stays watched if it was: most clients send nothing until answered, so the
+            // interest is the same before, during and after the request, with no epoll_ctl for
+            // it. Input that does arrive meanwhile turns it off (`stopWatchingInput`).
+            wanted = (connection.interest & EPOLLIN.rawValue) | EPOLLRDHUP.rawValue
         } else if connection.readPaused {
             // Waiting for buffer budget: the kernel's receive buffer fills and TCP pushes back.
             wanted = 0
@@ -343,6 +350,15 @@ extension EventLoop {
             wanted = EPOLLIN.rawValue | EPOLLRDHUP.rawValue
         }
         if let tls = connection.tls, tls.readWantsWrite { wanted |= EPOLLOUT.rawValue }
+        guard wanted != connection.interest else { return }
+        connection.interest = wanted
+        var event = epoll_event(events: wanted, data: epoll_data_t(u64: UInt64(connection.slot)))
+        _ = epoll_ctl(epfd, EPOLL_CTL_MOD, connection.fd, &event)
+    }
+
+    /// Drops EPOLLIN from the interest of a connection whose request is being handled.
+    func stopWatchingInput(_ connection: Connection) {
+        let wanted = connection.interest & ~EPOLLIN.rawValue
         guard wanted != connection.interest else { return }
         connection.interest = wanted
         var event = epoll_event(events: wanted, data: epoll_data_t(u64: UInt64(connection.slot)))
