@@ -182,6 +182,21 @@ public final class HTTPServer: Sendable {
         return answer.yes.load(ordering: .relaxed)
     }
 
+    /// CPU time the event-loop threads have used so far (a test sees a loop that spins).
+    var loopCPUNanoseconds: UInt64 {
+        guard case .running(let loops, _, _) = lifecycle.withLock({ $0 }) else { return 0 }
+        var total: UInt64 = 0
+        for loop in loops {
+            var clock = clockid_t()
+            let thread = pthread_t(loop.threadID.load(ordering: .acquiring))
+            guard thread != 0, pthread_getcpuclockid(thread, &clock) == 0 else { continue }
+            var ts = timespec()
+            clock_gettime(clock, &ts)
+            total += UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+        }
+        return total
+    }
+
     /// The buffer budget's state, asked of every loop: bytes held now (exact), connections paused
     /// now, pauses so far, and the highest total published (within `bufferSlack` per loop).
     func bufferState() -> (held: Int, paused: Int, pauses: Int, peak: Int) {

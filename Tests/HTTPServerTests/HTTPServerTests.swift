@@ -48,6 +48,25 @@ struct HTTPServerTests {
         #expect(try c.readResponse().bodyText == "deferred")
     }
 
+    @Test func inputArrivingWhileARequestIsHandledWaitsWithoutSpinningTheLoop() throws {
+        let s = try TestServer()
+        let c = try s.client()
+        try c.send("GET /gated HTTP/1.1\r\nHost: x\r\n\r\n")
+        #expect(eventually { s.gatedArrivals.value == 1 && s.server.inFlightRequests == 1 })
+        // The next request arrives while the first is in flight: the loop stops watching the
+        // connection's input (level-triggered epoll would report it on every wait otherwise).
+        try c.send("GET /hello HTTP/1.1\r\nHost: x\r\n\r\n")
+        usleep(50_000)
+        let before = s.server.loopCPUNanoseconds
+        usleep(300_000)
+        let spent = s.server.loopCPUNanoseconds - before
+        #expect(spent < 60_000_000, "event loops used \(spent / 1_000_000) ms of CPU in 300 ms while waiting")
+        s.gate.open()
+        #expect(try c.readResponse().bodyText == "gated")
+        #expect(try c.readResponse().bodyText == "hello")
+        #expect(try c.request("GET", "/hello").bodyText == "hello")
+    }
+
     @Test func headSendsHeadersOnly() throws {
         let s = try TestServer()
         let c = try s.client()
