@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
 # Telemetry cost on POST /v2/models/mlp/infer, measured so that a shared, noisy machine hurts both
-# sides alike: two servers run at the same time and two wrk runs load them simultaneously; each
-# round reports both servers' req/s and CPU µs per request (user + system CPU of the process over
-# the run, divided by its requests). Pairs (baseline → measured):
+# sides alike. Each round reports both servers' req/s and CPU µs per request (user + system CPU of
+# the process over the run, divided by its requests). Two methods (METHOD=...):
+#   alternate (default)  the load on one CPU (wrk, the OTLP sink) and the server on another
+#                        (taskset); baseline and measured server run in turn, each a fresh process
+#                        (a process's own speed varies by a few percent: memory placement), which
+#                        one goes first alternates, at the given concurrency (default 64).
+#   side-by-side         two servers at once on all CPUs, each loaded by its own wrk in the same
+#                        seconds (default concurrency 32 each).
+# Pairs (baseline → measured):
 #   metrics         TELEMETRY_ENABLED=false → metrics and an access line per request (tracing off)
 #   metrics-errors  TELEMETRY_ENABLED=false → metrics, access lines only for errors (ACCESS_LOG=errors)
 #   access-log      metrics-errors → metrics (the access line of every request alone)
@@ -12,13 +18,31 @@
 # Access logs go to /dev/null. Writes bench/results/telemetry-ab.md.
 #
 # Usage: bench/telemetry-ab.sh [seconds per round] [rounds] [connections per server]
+#   METHOD=alternate|side-by-side
+#   MODES="same metrics ..."   pairs to measure (default: all five)
 #   BIN=path          pd-inference binary to test (default: release build of this tree)
 #   BASELINE=path     a second binary (e.g. an older revision) measured the same way afterwards
 #   SCRATCH_PATH=dir  SwiftPM scratch path for the release build (default .build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
-SECS=${1:-6}; ROUNDS=${2:-6}; CONNS=${3:-32}
+METHOD=${METHOD:-alternate}
+case $METHOD in
+  alternate) SECS=${1:-4}; ROUNDS=${2:-12}; CONNS=${3:-64} ;;
+  side-by-side) SECS=${1:-6}; ROUNDS=${2:-6}; CONNS=${3:-32} ;;
+  *) echo "METHOD must be alternate or side-by-side, not '$METHOD'" >&2; exit 2 ;;
+esac
+MODES=${MODES:-same metrics metrics-errors access-log tracing}
+if [ "$METHOD" = alternate ]; then
+  cpus=$(nproc)
+  [ "$cpus" -ge 2 ] || { echo "METHOD=alternate needs 2 CPUs (server on one, load on the others)" >&2; exit 2; }
+  SERVER_CPU=$((cpus - 1))
+  # This shell and everything it starts (wrk, the sink) run on the other CPUs; servers get their own.
+  taskset -pc "0-$((cpus - 2))" $$ >/dev/null
+  PIN=(taskset -c "$SERVER_CPU")
+else
+  PIN=()
+fi
 if [ -z "${BIN:-}" ]; then
   SCRATCH=${SCRATCH_PATH:-.build}
   swift build -c release --scratch-path "$SCRATCH" --product pd-inference >/dev/null
@@ -43,7 +67,7 @@ start_server() {  # start_server BIN CONFIG → prints "pid port"
     tracing) extra=(TELEMETRY_ENABLED=true OTEL_TRACES_SAMPLER=always_on OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$SINK_PORT") ;;
   esac
   local port; port=$(free_port)
-  env HOST=127.0.0.1 PORT=$port MAX_QUEUE_SIZE=1024 LOG_LEVEL=info "${extra[@]}" "$1" >/dev/null 2>&1 &
+  env HOST=127.0.0.1 PORT=$port MAX_QUEUE_SIZE=1024 LOG_LEVEL=info SHUTDOWN_DRAIN_SECONDS=0 "${extra[@]}" "${PIN[@]}" "$1" >/dev/null 2>&1 &
   echo "$! $port"
 }
 
@@ -73,32 +97,64 @@ pair() {  # pair LABEL BIN MODE : MODE's baseline and MODE of BIN side by side, 
   kill -TERM "$pid_a" "$pid_b"; wait "$pid_a" "$pid_b" 2>/dev/null || true
 }
 
-for mode in same metrics metrics-errors access-log tracing; do
-  pair after "$BIN" "$mode"
-  if [ -n "${BASELINE:-}" ]; then pair before "$BASELINE" "$mode"; fi
+alternate() {  # alternate LABEL BIN MODE : baseline and measured server in turn, fresh each round
+  local label=$1 bin=$2 mode=$3 round side
+  local -A rps cpu
+  for round in $(seq 1 "$ROUNDS"); do
+    local order=(a b)
+    if [ $((round % 2)) -eq 0 ]; then order=(b a); fi
+    for side in "${order[@]}"; do
+      local config=$mode
+      [ "$side" = a ] && config=$(baseline_of "$mode")
+      read -r pid port < <(start_server "$bin" "$config")
+      pids+=("$pid")
+      wait_http "http://127.0.0.1:$port/readyz"
+      wrk -t2 -c"$CONNS" -d1s -s bench/infer.lua "http://127.0.0.1:$port/v2/models/mlp/infer" >/dev/null  # warm-up
+      read -r "rps[$side]" "cpu[$side]" _ < <(run_wrk "http://127.0.0.1:$port/v2/models/mlp/infer" "$CONNS" "$SECS" "$pid" bench/infer.lua)
+      kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
+    done
+    echo "$label $mode $round ${rps[a]} ${cpu[a]} ${rps[b]} ${cpu[b]}" >>"$work/rows"
+  done
+}
+
+for mode in $MODES; do
+  if [ "$METHOD" = alternate ]; then
+    alternate after "$BIN" "$mode"
+    if [ -n "${BASELINE:-}" ]; then alternate before "$BASELINE" "$mode"; fi
+  else
+    pair after "$BIN" "$mode"
+    if [ -n "${BASELINE:-}" ]; then pair before "$BASELINE" "$mode"; fi
+  fi
 done
 
 out=bench/results/telemetry-ab.md
 mkdir -p bench/results
-python3 - "$work/rows" "$SECS" "$ROUNDS" "$CONNS" "${BASELINE:+yes}" >"$out" <<'PY'
+python3 - "$work/rows" "$SECS" "$ROUNDS" "$CONNS" "${BASELINE:+yes}" "$METHOD" "${SERVER_CPU:-}" >"$out" <<'PY'
 import sys, statistics, datetime, os, subprocess
-rows, secs, rounds, conns, baseline = sys.argv[1:6]
+rows, secs, rounds, conns, baseline, method, server_cpu = sys.argv[1:8]
 rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip() or "unknown"
 dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True).stdout.strip()
 rev += " (with uncommitted changes)" if dirty else ""
 load = open("/proc/loadavg").read().split()[:3]
-cmd = f"bench/telemetry-ab.sh {secs} {rounds} {conns}"
+cmd = f"METHOD={method} bench/telemetry-ab.sh {secs} {rounds} {conns}"
 if baseline:
     cmd = "BASELINE=<pd-inference built without the telemetry changes> " + cmd
-print("# Telemetry overhead, off and on side by side")
+print("# Telemetry overhead, off and on" + (" in turn" if method == "alternate" else " side by side"))
 print()
 print(f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%dT%H:%MZ}, revision {rev}, "
       f"{os.cpu_count()} CPUs, load average {' '.join(load)}. Command: `{cmd}`.")
 print()
-print(f"Two servers run at once, a baseline and the configuration under test, each loaded by its own "
-      f"`wrk -t2 -c{conns} -d{secs}s` at the same time (which load starts first alternates), {rounds} rounds. Both share the same (noisy) CPUs in the same "
-      "seconds, so their difference is the telemetry's; absolute figures are those of two loaded servers on 2 CPUs. "
-      "Access logs go to /dev/null.")
+if method == "alternate":
+    print(f"The server runs alone on CPU {server_cpu} (taskset), the load (`wrk -t2 -c{conns} -d{secs}s`, after a 1 s "
+          "warm-up) and the OTLP sink on the other CPUs. In each round the baseline and the configuration under "
+          "test run in turn, each as a fresh process (which goes first alternates), so drifts of the shared "
+          f"machine and a process's own speed (memory placement) fall on both sides alike; {rounds} rounds. "
+          "Access logs go to /dev/null.")
+else:
+    print(f"Two servers run at once, a baseline and the configuration under test, each loaded by its own "
+          f"`wrk -t2 -c{conns} -d{secs}s` at the same time (which load starts first alternates), {rounds} rounds. Both share the same (noisy) CPUs in the same "
+          "seconds, so their difference is the telemetry's; absolute figures are those of two loaded servers on 2 CPUs. "
+          "Access logs go to /dev/null.")
 print()
 print("- metrics: TELEMETRY_ENABLED=false against metrics and an access line per request (the default; tracing off "
       "with OTEL_SDK_DISABLED=true).")
