@@ -41,21 +41,24 @@ mkdir -p bench/results
 {
   echo "# /healthz: pd-inference vs nginx"
   echo
-  echo "$(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), wrk -t2 -c$CONNS -d${SECS}s, $ROUNDS interleaved rounds."
+  echo "$(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), wrk -t2 -c$CONNS -d${SECS}s, $ROUNDS interleaved rounds (which server goes first alternates)."
   echo "Command: \`bench/http-vs-nginx.sh $SECS $ROUNDS\`. CPU µs/request is the server's user+system CPU over the run divided by requests."
   echo
   echo "| round | server | req/s | CPU µs/req | p50 ms | p99 ms | non-2xx |"
   echo "|---|---|---|---|---|---|---|"
 } >"$out"
 pd_total=0; ng_total=0
-for round in $(seq 1 "$ROUNDS"); do
+run_pd() {
   read -r rps cpu p50 p99 reqs errs < <(run_wrk "http://127.0.0.1:$PD_PORT/healthz" $CONNS "$SECS" "$PD_PID")
   echo "| $round | pd-inference | $rps | $cpu | $p50 | $p99 | $errs |" >>"$out"
   pd_total=$((pd_total + rps))
+}
+run_nginx() {
   # nginx work happens in its worker processes; measure their CPU together.
-  before=0; for w in $(pgrep -P "$NGINX_PID"); do before=$(awk -v a="$before" -v b="$(cpu_seconds "$w")" 'BEGIN{print a+b}'); done
+  local before=0 after=0 w wout
+  for w in $(pgrep -P "$NGINX_PID"); do before=$(awk -v a="$before" -v b="$(cpu_seconds "$w")" 'BEGIN{print a+b}'); done
   wout=$(wrk -t2 -c$CONNS -d"${SECS}s" --latency "http://127.0.0.1:$NG_PORT/healthz")
-  after=0; for w in $(pgrep -P "$NGINX_PID"); do after=$(awk -v a="$after" -v b="$(cpu_seconds "$w")" 'BEGIN{print a+b}'); done
+  for w in $(pgrep -P "$NGINX_PID"); do after=$(awk -v a="$after" -v b="$(cpu_seconds "$w")" 'BEGIN{print a+b}'); done
   read -r rps cpu p50 p99 reqs errs < <(echo "$wout" | awk -v before="$before" -v after="$after" '
     function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
     /^ +50%/ { p50 = ms($2) } /^ +99%/ { p99 = ms($2) } / requests in / { reqs = $1 }
@@ -63,6 +66,10 @@ for round in $(seq 1 "$ROUNDS"); do
     END { printf "%.0f %.2f %.3f %.3f %d %d\n", rps, (after - before) * 1e6 / (reqs > 0 ? reqs : 1), p50, p99, reqs, errs }')
   echo "| $round | nginx | $rps | $cpu | $p50 | $p99 | $errs |" >>"$out"
   ng_total=$((ng_total + rps))
+}
+for round in $(seq 1 "$ROUNDS"); do
+  # Which server goes first alternates, so a drift of the shared machine within a round favours neither.
+  if [ $((round % 2)) -eq 1 ]; then run_pd; run_nginx; else run_nginx; run_pd; fi
 done
 ratio=$(awk -v a="$pd_total" -v b="$ng_total" 'BEGIN { printf "%.2f", a / b }')
 {

@@ -33,9 +33,9 @@ public final class InferenceService: Sendable {
 
     /// Registers every route on `router`.
     public func register(on router: Router) {
-        router.get("/healthz") { [health] _, _ in Self.probe(health.isReady, "ready", "not ready") }
-        router.get("/livez") { _, _ in Self.probe(true, "live", "") }
-        router.get("/readyz") { [health] _, _ in Self.probe(health.isReady, "ready", health.isDraining ? "draining" : "not ready") }
+        router.get("/healthz") { [health] _, _ in health.isReady ? Probe.ready : Probe.notReady }
+        router.get("/livez") { _, _ in Probe.live }
+        router.get("/readyz") { [health] _, _ in health.isReady ? Probe.ready : health.isDraining ? Probe.draining : Probe.notReady }
         router.get("/v2/health/live") { _, _ in HTTPResponse(status: .ok) }
         router.get("/v2/health/ready") { [health] _, _ in HTTPResponse(status: health.isReady ? .ok : .serviceUnavailable) }
         router.get("/v2") { [self] _, _ in serverMetadata() }
@@ -48,8 +48,17 @@ public final class InferenceService: Sendable {
         }
     }
 
-    static func probe(_ ok: Bool, _ good: String, _ bad: String) -> HTTPResponse {
-        HTTPResponse(status: ok ? .ok : .serviceUnavailable, contentType: "text/plain; charset=utf-8", body: (ok ? good : bad) + "\n")
+    /// Probe answers, made once: a probe copies one (its header list and body are shared, not
+    /// built per request).
+    enum Probe {
+        static let ready = answer(.ok, "ready")
+        static let live = answer(.ok, "live")
+        static let notReady = answer(.serviceUnavailable, "not ready")
+        static let draining = answer(.serviceUnavailable, "draining")
+
+        static func answer(_ status: HTTPStatus, _ text: String) -> HTTPResponse {
+            HTTPResponse(status: status, contentType: "text/plain; charset=utf-8", body: text + "\n")
+        }
     }
 
     static func json(_ writer: JSONWriter, status: HTTPStatus = .ok) -> HTTPResponse {
