@@ -15,7 +15,8 @@
 #   same            metrics → metrics: the method's own noise (ideally 0)
 #   tracing         tracing off (telemetry on, OTEL_SDK_DISABLED=true) → tracing at 100% sampling
 #                   exported over OTLP/HTTP to tools/otlp_sink.py
-# Access logs go to /dev/null. Writes bench/results/telemetry-ab.md.
+# Access logs go to /dev/null. Writes bench/results/telemetry-ab.md (side-by-side:
+# bench/results/telemetry-ab-side-by-side.md).
 #
 # Usage: bench/telemetry-ab.sh [seconds per round] [rounds] [connections per server]
 #   METHOD=alternate|side-by-side
@@ -128,6 +129,7 @@ for mode in $MODES; do
 done
 
 out=bench/results/telemetry-ab.md
+[ "$METHOD" = side-by-side ] && out=bench/results/telemetry-ab-side-by-side.md
 mkdir -p bench/results
 python3 - "$work/rows" "$SECS" "$ROUNDS" "$CONNS" "${BASELINE:+yes}" "$METHOD" "${SERVER_CPU:-}" >"$out" <<'PY'
 import sys, statistics, datetime, os, subprocess
