@@ -14,7 +14,7 @@ public final class LogLineWriter: Sendable {
     private struct State: ~Copyable {
         /// Whole lines, back to back: a line is copied in, so its buffer is freed by the
         /// thread that made it, and the writer thread swaps the whole chunk out at once.
-        var pending = LineBuffer()
+        var pending = ByteBuffer(capacity: LogLineWriter.chunkCapacity)
         var pendingLines = 0
         var accepted = 0
         var completed = 0
@@ -112,7 +112,7 @@ public final class LogLineWriter: Sendable {
     }
 
     private func run() {
-        var chunk = LineBuffer()
+        var chunk = ByteBuffer(capacity: LogLineWriter.chunkCapacity)
         while true {
             wakeUp.wait()
             // Let lines gather for a moment so a busy server pays one wake-up and one write per
@@ -134,10 +134,14 @@ public final class LogLineWriter: Sendable {
                 sink(chunk.bytes)
                 written.wrappingAdd(lines, ordering: .relaxed)
                 state.withLock { $0.completed += lines }
-                chunk.removeAll()
+                chunk.removeAll(keeping: 1 << 20)
             }
         }
     }
+
+    /// First capacity of the pending chunk and of the one being written (each grows as needed
+    /// and keeps up to 1 MiB between writes).
+    static let chunkCapacity = 64 << 10
 
     /// How long lines gather before a write.
     static let gatherNanoseconds: UInt64 = 5_000_000
@@ -156,62 +160,6 @@ public final class LogLineWriter: Sendable {
             } else {
                 return  // closed or broken stdout: nothing more can be done from here
             }
-        }
-    }
-}
-
-/// Pending log bytes: a growable buffer written through a raw pointer, so a line is formatted
-/// straight into room reserved for it, with no zero-filling or trimming around it.
-/// `@unchecked Sendable`: it is not copyable, so exactly one owner (the writer's lock, or the
-/// writer thread after a swap) holds its memory at a time.
-private struct LineBuffer: ~Copyable, @unchecked Sendable {
-    private var base: UnsafeMutableRawPointer?
-    private var capacity = 0
-    private(set) var count = 0
-
-    init() {}
-
-    deinit { base?.deallocate() }
-
-    var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: count) }
-
-    /// Makes room for `extra` more bytes.
-    private mutating func reserve(_ extra: Int) {
-        guard extra > capacity - count else { return }
-        let newCapacity = max(count + extra, capacity * 2, 64 * 1024)
-        let grown = UnsafeMutableRawPointer.allocate(byteCount: newCapacity, alignment: 16)
-        if let base {
-            grown.copyMemory(from: base, byteCount: count)
-            base.deallocate()
-        }
-        base = grown
-        capacity = newCapacity
-    }
-
-    mutating func append(_ raw: UnsafeRawBufferPointer) {
-        guard let source = raw.baseAddress, raw.count > 0 else { return }
-        reserve(raw.count)
-        (base! + count).copyMemory(from: source, byteCount: raw.count)
-        count += raw.count
-    }
-
-    mutating func appendRaw(maxCount: Int, _ body: (inout ByteCursor) -> Void) {
-        reserve(maxCount)
-        let start = (base! + count).assumingMemoryBound(to: UInt8.self)
-        var cursor = ByteCursor(start)
-        body(&cursor)
-        let written = cursor.position - start
-        precondition(written <= maxCount, "log line of \(written) bytes overran its bound of \(maxCount)")
-        count += written
-    }
-
-    /// Forgets the contents, keeping up to 1 MiB of capacity for the next chunk.
-    mutating func removeAll() {
-        count = 0
-        if capacity > 1 << 20, let old = base {
-            old.deallocate()
-            base = nil
-            capacity = 0
         }
     }
 }
