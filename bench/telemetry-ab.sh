@@ -16,13 +16,15 @@
 #   tracing         tracing off (telemetry on, OTEL_SDK_DISABLED=true) → tracing at 100% sampling
 #                   exported over OTLP/HTTP to tools/otlp_sink.py
 # Access logs go to /dev/null. Writes bench/results/telemetry-ab.md (side-by-side:
-# bench/results/telemetry-ab-side-by-side.md).
+# bench/results/telemetry-ab-side-by-side.md; with MEASURED_BIN: bench/results/builds-ab.md).
 #
 # Usage: bench/telemetry-ab.sh [seconds per round] [rounds] [connections per server]
 #   METHOD=alternate|side-by-side
 #   MODES="same metrics ..."   pairs to measure (default: all five)
 #   BIN=path          pd-inference binary to test (default: release build of this tree)
 #   BASELINE=path     a second binary (e.g. an older revision) measured the same way afterwards
+#   MEASURED_BIN=path the measured side runs this binary instead of BIN: with MODES=off (telemetry
+#                     off on both sides) this compares two builds, e.g. before and after a change
 #   SCRATCH_PATH=dir  SwiftPM scratch path for the release build (default .build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -79,7 +81,7 @@ baseline_of() {  # the configuration MODE is compared against
 pair() {  # pair LABEL BIN MODE : MODE's baseline and MODE of BIN side by side, ROUNDS times
   local label=$1 bin=$2 mode=$3
   read -r pid_a port_a < <(start_server "$bin" "$(baseline_of "$mode")")
-  read -r pid_b port_b < <(start_server "$bin" "$mode")
+  read -r pid_b port_b < <(start_server "${MEASURED_BIN:-$bin}" "$mode")
   pids+=("$pid_a" "$pid_b")
   wait_http "http://127.0.0.1:$port_a/readyz"; wait_http "http://127.0.0.1:$port_b/readyz"
   for round in $(seq 1 "$ROUNDS"); do
@@ -105,9 +107,9 @@ alternate() {  # alternate LABEL BIN MODE : baseline and measured server in turn
     local order=(a b)
     if [ $((round % 2)) -eq 0 ]; then order=(b a); fi
     for side in "${order[@]}"; do
-      local config=$mode
-      [ "$side" = a ] && config=$(baseline_of "$mode")
-      read -r pid port < <(start_server "$bin" "$config")
+      local config=$mode side_bin=${MEASURED_BIN:-$bin}
+      if [ "$side" = a ]; then config=$(baseline_of "$mode"); side_bin=$bin; fi
+      read -r pid port < <(start_server "$side_bin" "$config")
       pids+=("$pid")
       wait_http "http://127.0.0.1:$port/readyz"
       wrk -t2 -c"$CONNS" -d1s -s bench/infer.lua "http://127.0.0.1:$port/v2/models/mlp/infer" >/dev/null  # warm-up
@@ -130,18 +132,24 @@ done
 
 out=bench/results/telemetry-ab.md
 [ "$METHOD" = side-by-side ] && out=bench/results/telemetry-ab-side-by-side.md
+[ -n "${MEASURED_BIN:-}" ] && out=bench/results/builds-ab.md
 mkdir -p bench/results
-python3 - "$work/rows" "$SECS" "$ROUNDS" "$CONNS" "${BASELINE:+yes}" "$METHOD" "${SERVER_CPU:-}" >"$out" <<'PY'
+python3 - "$work/rows" "$SECS" "$ROUNDS" "$CONNS" "${BASELINE:+yes}" "$METHOD" "${SERVER_CPU:-}" "${MEASURED_BIN:+yes}" "$MODES" >"$out" <<'PY'
 import sys, statistics, datetime, os, subprocess
-rows, secs, rounds, conns, baseline, method, server_cpu = sys.argv[1:8]
+rows, secs, rounds, conns, baseline, method, server_cpu, measured_bin, modes = sys.argv[1:10]
 rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip() or "unknown"
 dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True).stdout.strip()
 rev += " (with uncommitted changes)" if dirty else ""
 load = open("/proc/loadavg").read().split()[:3]
 cmd = f"METHOD={method} bench/telemetry-ab.sh {secs} {rounds} {conns}"
+if modes != "same metrics metrics-errors access-log tracing":
+    cmd = f"MODES=\"{modes}\" " + cmd
+if measured_bin:
+    cmd = "BIN=<pd-inference before the change> MEASURED_BIN=<pd-inference after it> " + cmd
 if baseline:
     cmd = "BASELINE=<pd-inference built without the telemetry changes> " + cmd
-print("# Telemetry overhead, off and on" + (" in turn" if method == "alternate" else " side by side"))
+print(("# Two builds, TELEMETRY_ENABLED=false" if measured_bin else "# Telemetry overhead, off and on")
+      + (" in turn" if method == "alternate" else " side by side"))
 print()
 print(f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%dT%H:%MZ}, revision {rev}, "
       f"{os.cpu_count()} CPUs, load average {' '.join(load)}. Command: `{cmd}`.")
@@ -165,6 +173,7 @@ print("- access-log: metrics with ACCESS_LOG=errors against the same with an acc
 print("- same: the metrics configuration on both sides, the method's own noise.")
 print("- tracing: tracing off (telemetry on, OTEL_SDK_DISABLED=true) against tracing at 100% sampling "
       "(OTEL_TRACES_SAMPLER=always_on), spans exported over OTLP/HTTP JSON to tools/otlp_sink.py.")
+print("- off: TELEMETRY_ENABLED=false on both sides" + (" (the measured side is another build: MEASURED_BIN)." if measured_bin else "."))
 print()
 print("| build | mode | round | baseline req/s | measured req/s | baseline CPU µs/req | measured CPU µs/req |")
 print("|---|---|---|---|---|---|---|")
