@@ -45,15 +45,13 @@ public final class Tracer: Sendable {
                           links: [SpanLink] = [], at startTimeUnixNano: UInt64? = nil,
                           details: () -> (operationName: String, attributes: SpanAttributes)) -> Span {
         let (spanContext, validParent) = newContext(parent: context?.traceContext)
-        let sampled = spanContext.isSampled
-        let (name, attributes) = sampled ? details() : ("", SpanAttributes())
-        let span = Span(name: name, kind: kind, context: spanContext, parentSpanID: validParent?.spanID,
-                        parentIsRemote: validParent?.isRemote ?? false, isRecording: sampled,
-                        startTimeUnixNano: startTimeUnixNano ?? (sampled ? SystemClock.unixNanoseconds() : 0),
-                        attributes: attributes, links: sampled ? links : [], processor: sampled ? processor : nil,
-                        limits: limits)
-        if sampled { processor?.onStart(span) }
-        return span
+        if spanContext.isSampled {
+            return recordingSpan(spanContext, parent: validParent, kind: kind, links: links, at: startTimeUnixNano, details: details)
+        }
+        return Span(name: "", kind: kind, context: spanContext, parentSpanID: validParent?.spanID,
+                    parentIsRemote: validParent?.isRemote ?? false, isRecording: false,
+                    startTimeUnixNano: startTimeUnixNano ?? 0, attributes: SpanAttributes(), links: [], processor: nil,
+                    limits: limits)
     }
 
     /// Like `startSpan(context:ofKind:links:at:details:)` for a caller that needs the new span's
@@ -67,13 +65,20 @@ public final class Tracer: Sendable {
         -> (traceContext: TraceContext, span: Span?) {
         let (spanContext, validParent) = newContext(parent: context?.traceContext)
         guard spanContext.isSampled else { return (spanContext, nil) }
+        return (spanContext, recordingSpan(spanContext, parent: validParent, kind: kind, links: [], at: nil, details: details))
+    }
+
+    /// A sampled span, started and handed to the processor.
+    private func recordingSpan(_ spanContext: TraceContext, parent validParent: TraceContext?, kind: SpanKind,
+                               links: [SpanLink], at startTimeUnixNano: UInt64?,
+                               details: () -> (operationName: String, attributes: SpanAttributes)) -> Span {
         let (name, attributes) = details()
         let span = Span(name: name, kind: kind, context: spanContext, parentSpanID: validParent?.spanID,
                         parentIsRemote: validParent?.isRemote ?? false, isRecording: true,
-                        startTimeUnixNano: SystemClock.unixNanoseconds(), attributes: attributes, links: [],
-                        processor: processor, limits: limits)
+                        startTimeUnixNano: startTimeUnixNano ?? SystemClock.unixNanoseconds(), attributes: attributes,
+                        links: links, processor: processor, limits: limits)
         processor?.onStart(span)
-        return (spanContext, span)
+        return span
     }
 
     /// Records a span whose start and end are already known (a wait timed elsewhere, a step of a
