@@ -46,8 +46,7 @@ extension JSONLogHandler {
         writeLineStart(to: &out, unixNanoseconds: unixNanoseconds, level: level, label: label, message: message)
         if let trace {
             out.write(",\"trace_id\":\"")
-            out.writeHex(trace.traceID.high)
-            out.writeHex(trace.traceID.low)
+            out.writeHex(trace.traceID)
             out.write("\",\"span_id\":\"")
             out.writeHex(trace.spanID.value)
             out.write(UInt8(ascii: "\""))

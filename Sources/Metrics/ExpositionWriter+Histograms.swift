@@ -159,8 +159,7 @@ struct HistogramBatch {
             if exemplarMask & HistogramSeries.exemplarBit(i) != 0,
                let exemplar = HistogramBatch.histogram(row)._withUnsafeGuaranteedRef({ $0.exemplar(bucket: i) }) {
                 out.write(" # {trace_id=\"")
-                out.writeHex(exemplar.traceID.high)
-                out.writeHex(exemplar.traceID.low)
+                out.writeHex(exemplar.traceID)
                 out.write("\",span_id=\"")
                 out.writeHex(exemplar.spanID.value)
                 out.write("\"} ")

@@ -55,8 +55,7 @@ public struct TraceContext: Sendable, Hashable, CustomStringConvertible {
     /// with no `String` in between.
     package func writeTraceparent(to out: inout ByteCursor) {
         out.write("00-")
-        out.writeHex(traceID.high)
-        out.writeHex(traceID.low)
+        out.writeHex(traceID)
         out.write(UInt8(ascii: "-"))
         out.writeHex(spanID.value)
         out.write(UInt8(ascii: "-"))

@@ -53,10 +53,7 @@ public struct TraceID: Sendable, Hashable, CustomStringConvertible {
 
     @inlinable @inline(__always)
     package func appendHex(to buffer: inout [UInt8]) {
-        buffer.appendRaw(maxCount: 32) { out in
-            out.writeHex(high)
-            out.writeHex(low)
-        }
+        buffer.appendRaw(maxCount: 32) { $0.writeHex(self) }
     }
 }
 

@@ -97,6 +97,12 @@
     @inlinable @inline(__always)
     package mutating func writeHex(_ value: UInt64) { _position += ByteFormat.writeHex(value, to: position) }
 
+    /// A trace id as its 32 lowercase hex digits.
+    @inlinable package mutating func writeHex(_ id: TraceID) {
+        writeHex(id.high)
+        writeHex(id.low)
+    }
+
     /// The same text as `value.description`.
     @inlinable @inline(__always)
     package mutating func writeDouble(_ value: Double) { _position += ByteFormat.writeDouble(value, to: position) }

@@ -65,8 +65,7 @@ public enum OTLPJSONEncoder {
     /// `{"traceId":…,"spanId":…` and, when there is one, `"traceState"`: how a span and a link begin.
     static func writeIdentity(_ context: TraceContext, to out: inout ByteCursor) {
         out.write("{\"traceId\":\"")
-        out.writeHex(context.traceID.high)
-        out.writeHex(context.traceID.low)
+        out.writeHex(context.traceID)
         out.write("\",\"spanId\":\"")
         out.writeHex(context.spanID.value)
         out.write(UInt8(ascii: "\""))
