@@ -57,7 +57,7 @@ public final class LogLineWriter: Sendable {
     public func write(_ line: [UInt8]) -> Bool {
         let signal: Bool? = state.withLock { state in
             guard state.pendingLines < capacity, state.pending.count + line.count <= maxBufferedBytes else { return nil }
-            line.withUnsafeBytes { state.pending.append($0) }
+            state.pending.append(line)
             return accept(&state)
         }
         return finishWrite(signal)
