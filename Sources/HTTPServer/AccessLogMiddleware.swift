@@ -25,8 +25,10 @@ public struct AccessLogMiddleware: HTTPMiddleware {
         // The context (one reference) rather than its fields: most of them are read only when
         // the line is written.
         next.respond(to: request, context: context) { [context] response in
-            completion(response)
+            // What the line needs is read first, so the response is handed on without a copy.
             let code = response.status.code
+            let bodySize = method == .HEAD ? 0 : response.body.count
+            completion(response)
             guard code >= minimumStatus else { return }
             // 503 and 504 are load shedding and deadlines, not faults: warning, so overload does not
             // bury real errors.
@@ -38,7 +40,7 @@ public struct AccessLogMiddleware: HTTPMiddleware {
             var fields = Logger.Fields()
             fields.add("http.duration_ms", Double(elapsed / 1_000) / 1_000)
             fields.add("http.request.method", method.description)
-            fields.add("http.response.body.size", method == .HEAD ? 0 : response.body.count)
+            fields.add("http.response.body.size", bodySize)
             fields.add("http.response.status_code", code)
             fields.add("http.route", context.route)
             if let model = context.parameters["model"] { fields.add("model.name", model) }

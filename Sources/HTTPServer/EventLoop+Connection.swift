@@ -119,8 +119,7 @@ extension EventLoop {
         callResponder(request, requestID: requestID, remoteAddress: connection.remoteAddress,
                       cancellation: cancellation, slot: slot, serial: serial)
         dispatchingSerial = 0
-        if let immediate = immediateResponse {
-            immediateResponse = nil
+        if let immediate = immediateResponse.take() {
             encode(connection, immediate)
         }
     }

@@ -161,15 +161,17 @@ final class EventLoop: @unchecked Sendable {
     // MARK: - Cross-thread entry points
 
     /// Hands a response to the loop; callable from any thread. Stale or duplicate ones are dropped later.
-    func post(slot: Int, serial: UInt64, response: HTTPResponse) {
+    func post(slot: Int, serial: UInt64, response: consuming HTTPResponse) {
         // On the loop thread itself the loop-confined fields may be used directly.
         if isCurrentThread && dispatchingSerial == serial && immediateResponse == nil {
             immediateResponse = response
             return
         }
+        // Moved into the inbox, not copied (a copy retains each of the response's buffers).
+        var completed: Completed? = Completed(slot: slot, serial: serial, response: response)
         let wake = inbox.withLock { box -> Bool in
             if box.closed { return false }
-            box.completions.append(Completed(slot: slot, serial: serial, response: response))
+            box.completions.append(completed.take()!)
             if box.wakeArmed { return false }
             box.wakeArmed = true
             return true
@@ -256,16 +258,25 @@ final class EventLoop: @unchecked Sendable {
         var counter: UInt64 = 0
         _ = read(wakeFD, &counter, 8)
         var tasks: [@Sendable (EventLoop) -> Void] = []
+        // The inbox's completions are swapped with this loop's emptied array, so both keep
+        // their capacity from one wake-up to the next.
+        var completed: [Completed] = []
+        swap(&completed, &spareCompletions)
         let budgetReleased = inbox.withLock { box -> Bool in
             box.wakeArmed = false
-            swap(&box.completions, &spareCompletions)
+            swap(&box.completions, &completed)
             if !box.tasks.isEmpty { swap(&box.tasks, &tasks) }
             defer { box.budgetReleased = false }
             return box.budgetReleased
         }
         if budgetReleased && !pausedReads.isEmpty { resumeWanted = true }
-        for item in spareCompletions { complete(slot: item.slot, serial: item.serial, response: item.response) }
-        spareCompletions.removeAll(keepingCapacity: true)
+        // Borrowed in place from a local array: iterating, or reading a property, would copy
+        // each response (a retain of each of its buffers).
+        for index in completed.indices {
+            complete(slot: completed[index].slot, serial: completed[index].serial, response: completed[index].response)
+        }
+        completed.removeAll(keepingCapacity: true)
+        swap(&completed, &spareCompletions)
         for task in tasks { task(self) }
     }
 

@@ -28,8 +28,7 @@ public struct TracingMiddleware: HTTPMiddleware {
         if untracedRoutes.contains(context.route) {
             let own = TraceContext(traceID: parent?.traceID ?? TraceID.random(), spanID: SpanID.random(),
                                    flags: parent?.flags.subtracting(.sampled) ?? [], traceState: parent?.traceState ?? TraceState())
-            next.respond(to: request, context: context) { response in
-                var response = response
+            next.respond(to: request, context: context) { (response: consuming HTTPResponse) in
                 response.traceContext = own
                 completion(response)
             }
@@ -46,20 +45,21 @@ public struct TracingMiddleware: HTTPMiddleware {
         }
         // Also when unsampled: the batcher lists member trace ids from it.
         context.bind(traceContext: trace, span: span)
-        next.respond(to: request, context: context) { response in
-            var response = response
+        next.respond(to: request, context: context) { (response: consuming HTTPResponse) in
             response.traceContext = trace
+            let code = response.status.code
+            // Taken (moved) inside the closures below: capturing the response would copy it.
+            var pending: HTTPResponse? = response
             guard let span else {
-                ServiceContext.withValue(ServiceContext(traceContext: trace)) { completion(response) }
+                ServiceContext.withValue(ServiceContext(traceContext: trace)) { completion(pending.take()!) }
                 return
             }
-            let code = response.status.code
             span.setAttribute("http.response.status_code", .int(code))
             if code >= 500 {
                 span.setStatus(.error(message: "HTTP \(code)"))
             }
             span.end()
-            ServiceContext.withValue(span.context) { completion(response) }
+            ServiceContext.withValue(span.context) { completion(pending.take()!) }
         }
     }
 }
