@@ -4,7 +4,7 @@ import Telemetry
 /// route template, status, duration, body size, request id and (when the route has one) model name.
 /// Info below 500, warning for 503 and 504, error for other 5xx; successful requests to `quietRoutes` (probes, scrapes) at debug.
 /// Answers below `minimumStatus` are not logged (400: errors only).
-public struct AccessLogMiddleware: HTTPMiddleware {
+public final class AccessLogMiddleware: HTTPMiddleware, Sendable {
     public static let message = "request completed"
     let logger: Logger
     let quietRoutes: RouteSet
@@ -18,13 +18,11 @@ public struct AccessLogMiddleware: HTTPMiddleware {
 
     public func handle(_ request: HTTPRequest, context: RequestContext, next: any HTTPResponder,
                        completion: @escaping ResponseCompletion) {
-        let logger = self.logger
         let quiet = quietRoutes.contains(context.route)
         let method = request.method
-        let minimumStatus = self.minimumStatus
-        // The context (one reference) rather than its fields: most of them are read only when
-        // the line is written.
-        next.respond(to: request, context: context) { [context] response in
+        // The middleware and the context (a reference each) rather than their fields: the
+        // logger and most of the context are read only when the line is written.
+        next.respond(to: request, context: context) { [self, context] response in
             // What the line needs is read first, so the response is handed on without a copy.
             let code = response.status.code
             let bodySize = method == .HEAD ? 0 : response.body.count

@@ -3,7 +3,9 @@ import ONNXRuntime
 import Telemetry
 
 /// One model version the server knows: ready with its batcher, or failed with the reason.
-public struct ModelEntry: Sendable {
+/// Immutable; a class so that handing an entry along a request's path (and into its batch
+/// callback) retains one reference instead of each of its strings and arrays.
+public final class ModelEntry: Sendable {
     public enum State: Sendable, Equatable {
         case ready
         case failed(String)
