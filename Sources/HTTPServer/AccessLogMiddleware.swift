@@ -41,7 +41,7 @@ public final class AccessLogMiddleware: HTTPMiddleware, Sendable {
             fields.add("http.response.body.size", bodySize)
             fields.add("http.response.status_code", code)
             fields.add("http.route", context.route)
-            if let model = context.parameters["model"] { fields.add("model.name", model) }
+            if let model = context.parameter("model") { fields.add("model.name", model) }
             fields.add("request.id", context.requestID)
             logger.log(level: level, AccessLogMiddleware.message, fields: fields)
         }

@@ -274,7 +274,9 @@ public struct RequestContext: Sendable {
         var remoteAddress: String
         var localPort: Int
         var route: String
-        var parameters: [String: String]
+        /// The template's `{name}` values in path order: a route has one or two, found by a scan
+        /// (no hashing, no dictionary per request).
+        var parameters: [(name: String, value: String)]
         var cancellation: CancellationToken
         var values: [String: any Sendable]
         /// Written once through `RequestContext.bind(traceContext:span:)`, before the request goes further in.
@@ -282,7 +284,7 @@ public struct RequestContext: Sendable {
         var span: Span?
 
         init(requestID: String, receivedAtNanos: UInt64, remoteAddress: String, localPort: Int, route: String,
-             parameters: [String: String], cancellation: CancellationToken, values: [String: any Sendable]) {
+             parameters: [(name: String, value: String)], cancellation: CancellationToken, values: [String: any Sendable]) {
             self.requestID = requestID
             self.receivedAtNanos = receivedAtNanos
             self.remoteAddress = remoteAddress
@@ -334,13 +336,22 @@ public struct RequestContext: Sendable {
         get { storage.route }
         set { unique().route = newValue }
     }
-    /// Values of the template's `{name}` segments.
+    /// Values of the template's `{name}` segments (`parameter(_:)` finds one without building
+    /// this dictionary).
     public var parameters: [String: String] {
-        get { storage.parameters }
-        _modify {
-            let box = unique()
-            yield &box.parameters
-        }
+        get { Dictionary(storage.parameters, uniquingKeysWith: { $1 }) }
+        set { unique().parameters = newValue.sorted { $0.key < $1.key }.map { ($0.key, $0.value) } }
+    }
+
+    /// The value of the template's `{name}` segment, if the route has one.
+    public func parameter(_ name: String) -> String? {
+        for entry in storage.parameters where entry.name == name { return entry.value }
+        return nil
+    }
+
+    /// Sets the matched route's parameters, in path order.
+    mutating func setParameters(_ parameters: [(name: String, value: String)]) {
+        unique().parameters = parameters
     }
     /// Cancelled when the client disconnects before its response is written.
     public var cancellation: CancellationToken {
@@ -383,15 +394,18 @@ public struct RequestContext: Sendable {
                 route: String = "unmatched", parameters: [String: String] = [:],
                 cancellation: CancellationToken = CancellationToken(), values: [String: any Sendable] = [:]) {
         storage = Storage(requestID: requestID, receivedAtNanos: receivedAtNanos, remoteAddress: remoteAddress,
-                          localPort: localPort, route: route, parameters: parameters, cancellation: cancellation,
-                          values: values)
+                          localPort: localPort, route: route,
+                          parameters: parameters.sorted { $0.key < $1.key }.map { ($0.key, $0.value) },
+                          cancellation: cancellation, values: values)
     }
 }
 
 /// Receives the response exactly once; callable from any thread.
 ///
-/// The response is passed owned (`consuming`), so a middleware that adds a header before passing
-/// it on (`var response = response`) changes it in place rather than copying its header list.
+/// The response is passed owned (`consuming`): a middleware that changes it before passing it on
+/// declares its closure's parameter `consuming` (`{ (response: consuming HTTPResponse) in ... }`)
+/// and changes it in place; `var response = response` or capturing it in another closure copies it
+/// (a retain of each of its buffers).
 public typealias ResponseCompletion = @Sendable (consuming HTTPResponse) -> Void
 
 /// Answers requests. The server calls `respond` on an event-loop thread: it must return quickly and

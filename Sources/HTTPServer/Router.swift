@@ -29,6 +29,7 @@ public final class Router: HTTPResponder, @unchecked Sendable {
         /// `segments` as bytes, compared against the request path without building substrings.
         let matchers: [Matcher]
         let hasParameters: Bool
+        let parameterCount: Int
 
         init(template: String, segments: [Segment], method: HTTPMethod, handler: @escaping DeferredHandler,
              middleware: [any HTTPMiddleware]) {
@@ -44,7 +45,8 @@ public final class Router: HTTPResponder, @unchecked Sendable {
                 case .parameter(let name): .parameter(name)
                 }
             }
-            hasParameters = matchers.contains { if case .parameter = $0 { true } else { false } }
+            parameterCount = matchers.count { if case .parameter = $0 { true } else { false } }
+            hasParameters = parameterCount > 0
         }
 
         mutating func set(_ method: HTTPMethod, _ handler: @escaping DeferredHandler, middleware: [any HTTPMiddleware]) {
@@ -129,16 +131,16 @@ public final class Router: HTTPResponder, @unchecked Sendable {
     /// after the first `/`, trailing slashes ignored; the first registered matching route wins.
     func match(_ path: String) -> (Route, [String: String])? {
         guard let (index, parameters) = matchIndex(path) else { return nil }
-        return (routes[index], parameters)
+        return (routes[index], Dictionary(parameters, uniquingKeysWith: { $1 }))
     }
 
-    /// Like `match`, without copying the route.
-    func matchIndex(_ path: String) -> (Int, [String: String])? {
+    /// Like `match`, without copying the route; the parameters in path order.
+    func matchIndex(_ path: String) -> (Int, [(name: String, value: String)])? {
         var path = path
         return path.withUTF8 { match(utf8: $0) }
     }
 
-    private func match(utf8 b: UnsafeBufferPointer<UInt8>) -> (Int, [String: String])? {
+    private func match(utf8 b: UnsafeBufferPointer<UInt8>) -> (Int, [(name: String, value: String)])? {
         let slash: UInt8 = 0x2F
         var end = b.count
         while end > 1 && b[end - 1] == slash { end -= 1 }
@@ -162,14 +164,15 @@ public final class Router: HTTPResponder, @unchecked Sendable {
                 }
                 start = stop + 1
             }
-            guard routes[index].hasParameters else { return (index, [:]) }
-            var parameters: [String: String] = [:]
+            guard routes[index].hasParameters else { return (index, []) }
+            var parameters: [(name: String, value: String)] = []
+            parameters.reserveCapacity(routes[index].parameterCount)
             start = firstSlash + 1
             for matcher in routes[index].matchers {
                 var stop = start
                 while stop < end && b[stop] != slash { stop += 1 }
                 if case .parameter(let name) = matcher {
-                    parameters[name] = String(decoding: UnsafeBufferPointer(rebasing: b[start..<stop]), as: UTF8.self)
+                    parameters.append((name, String(decoding: UnsafeBufferPointer(rebasing: b[start..<stop]), as: UTF8.self)))
                 }
                 start = stop + 1
             }
@@ -194,7 +197,7 @@ public final class Router: HTTPResponder, @unchecked Sendable {
         let endpoint: any HTTPResponder
         if let (index, parameters) = matchIndex(request.path) {
             context.route = routes[index].template
-            context.parameters = parameters
+            context.setParameters(parameters)
             if let handler = routes[index].handler(for: request.method)
                 ?? (request.method == .HEAD ? routes[index].handler(for: .GET) : nil) {
                 handler.chain.respond(to: request, context: context, completion: completion)

@@ -78,7 +78,7 @@ public final class InferenceService: Sendable {
     }
 
     func lookup(_ context: RequestContext) throws(InferenceError) -> ModelEntry {
-        try repository.entry(name: context.parameters["model"] ?? "", version: context.parameters["version"])
+        try repository.entry(name: context.parameter("model") ?? "", version: context.parameter("version"))
     }
 
     func modelMetadata(_ context: RequestContext) -> HTTPResponse {

@@ -71,6 +71,18 @@ struct RouterTests {
         #expect(context?.parameters["model"] == "digits")
     }
 
+    @Test func parametersAreFoundByNameAndAsADictionary() {
+        let (_, context) = respond(makeRouter(), .GET, "/v2/models/digits/versions/3")
+        #expect(context?.parameter("model") == "digits")
+        #expect(context?.parameter("version") == "3")
+        #expect(context?.parameter("other") == nil)
+        #expect(context?.parameters == ["model": "digits", "version": "3"])
+        var changed = context
+        changed?.parameters["version"] = "4"
+        #expect(changed?.parameter("version") == "4")
+        #expect(context?.parameter("version") == "3")  // the original is untouched
+    }
+
     @Test func headFallsBackToGet() {
         let (response, _) = respond(makeRouter(), .HEAD, "/healthz")
         #expect(response?.status.code == 200)
