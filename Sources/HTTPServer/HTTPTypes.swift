@@ -340,13 +340,19 @@ public struct RequestContext: Sendable {
     /// this dictionary).
     public var parameters: [String: String] {
         get { Dictionary(storage.parameters, uniquingKeysWith: { $1 }) }
-        set { unique().parameters = newValue.sorted { $0.key < $1.key }.map { ($0.key, $0.value) } }
+        set { unique().parameters = RequestContext.pairs(newValue) }
     }
 
     /// The value of the template's `{name}` segment, if the route has one.
     public func parameter(_ name: String) -> String? {
         for entry in storage.parameters where entry.name == name { return entry.value }
         return nil
+    }
+
+    /// A dictionary's entries as pairs, by name (nothing allocated for none: the server makes
+    /// every context with none and the router sets them).
+    private static func pairs(_ parameters: [String: String]) -> [(name: String, value: String)] {
+        parameters.isEmpty ? [] : parameters.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
     }
 
     /// Sets the matched route's parameters, in path order.
@@ -395,7 +401,7 @@ public struct RequestContext: Sendable {
                 cancellation: CancellationToken = CancellationToken(), values: [String: any Sendable] = [:]) {
         storage = Storage(requestID: requestID, receivedAtNanos: receivedAtNanos, remoteAddress: remoteAddress,
                           localPort: localPort, route: route,
-                          parameters: parameters.sorted { $0.key < $1.key }.map { ($0.key, $0.value) },
+                          parameters: RequestContext.pairs(parameters),
                           cancellation: cancellation, values: values)
     }
 }
