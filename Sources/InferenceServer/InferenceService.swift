@@ -237,10 +237,12 @@ public final class InferenceService: Sendable {
     }
 
     /// Adds phase timings, reports the outcome and completes.
-    func finish(_ entry: ModelEntry?, _ context: RequestContext, _ result: Result<HTTPResponse, InferenceError>,
+    func finish(_ entry: ModelEntry?, _ context: RequestContext, _ result: consuming Result<HTTPResponse, InferenceError>,
                 _ completion: ResponseCompletion, execution: BatchExecution? = nil) {
+        let failure = result.failureValue
+        // The response is moved out of the result, not copied.
         var response: HTTPResponse
-        switch result {
+        switch consume result {
         case .success(let r): response = r
         case .failure(let error): response = error.response
         }
@@ -252,7 +254,7 @@ public final class InferenceService: Sendable {
         }
         if let entry {
             observer?.requestFinished(model: entry.name, version: entry.version, context: context,
-                                      error: result.failureValue, execution: execution)
+                                      error: failure, execution: execution)
         }
         completion(response)
     }
