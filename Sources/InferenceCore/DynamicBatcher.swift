@@ -116,6 +116,13 @@ public final class DynamicBatcher: Sendable {
 
     /// How often queued requests are checked for a client that went away.
     private static let cancellationPollNanos: UInt64 = 50_000_000
+    /// How long the housekeeping thread sleeps while the queue is empty (unless a request with an
+    /// earlier deadline arrives). Requests queued meanwhile are first checked for cancellation
+    /// at most this late (workers still skip cancelled members of a batch); an idle server
+    /// then wakes once a second per model instead of twenty times.
+    private static let idlePollNanos: UInt64 = 1_000_000_000
+    /// Times the housekeeping thread woke and looked at the queue (for tests).
+    let housekeepingRounds = Atomic<Int>(0)
 
     private let lock = ConditionLock()
     /// Free workers wait here for a batch to become ready.
@@ -328,10 +335,12 @@ public final class DynamicBatcher: Sendable {
     }
 
     /// Answers queued requests whose deadline passed or whose client went away, also while every
-    /// worker is busy; sleeps until the earliest deadline, polling for cancellation.
+    /// worker is busy; sleeps until the earliest deadline, polling for cancellation (rarely while
+    /// the queue is empty).
     private func housekeepingLoop() {
         lock.lock()
         while !stopping {
+            housekeepingRounds.wrappingAdd(1, ordering: .relaxed)
             let now = clock()
             let failed = queue.count > 0 ? removeUnrunnable(now: now, cancelled: true) : []
             if !failed.isEmpty {
@@ -341,7 +350,8 @@ public final class DynamicBatcher: Sendable {
                 lock.lock()
                 continue
             }
-            housekeepingWakeAt = min(queue.earliestDeadline() ?? .max, now &+ Self.cancellationPollNanos)
+            let poll = queue.count > 0 ? Self.cancellationPollNanos : Self.idlePollNanos
+            housekeepingWakeAt = min(queue.earliestDeadline() ?? .max, now &+ poll)
             lock.wait(housekeepingWake, until: housekeepingWakeAt)
             housekeepingWakeAt = .max
         }

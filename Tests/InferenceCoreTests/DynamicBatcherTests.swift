@@ -139,6 +139,19 @@ final class Results: Sendable {
         batcher.shutdown()
     }
 
+    @Test func anIdleBatcherRarelyWakes() {
+        let batcher = DynamicBatcher(metadata: rowMetadata, backend: DoublingBackend(gated: false),
+                                     configuration: .init(maxBatchSize: 1, maxQueueDelayNanos: 0, maxQueueSize: 8, workerThreads: 1))
+        batcher.start()
+        usleep(50_000)
+        let idleStart = batcher.housekeepingRounds.load(ordering: .relaxed)
+        usleep(400_000)
+        // One wake-up a second while the queue is empty; polling every 50 ms would make eight.
+        // (cancelledRequestsAreNotComputed covers the polling of a waiting request.)
+        #expect(batcher.housekeepingRounds.load(ordering: .relaxed) - idleStart <= 1)
+        batcher.shutdown()
+    }
+
     @Test func cancelledRequestsAreNotComputed() throws {
         let backend = DoublingBackend(gated: true)
         let batcher = DynamicBatcher(metadata: rowMetadata, backend: backend,
