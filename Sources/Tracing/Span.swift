@@ -106,7 +106,9 @@ public final class Span: Sendable {
     public func recordError(_ error: any Error, attributes: SpanAttributes = [:]) {
         guard isRecording else { return }
         var all: SpanAttributes = [
-            "exception.type": .string(String(reflecting: type(of: error))),
+            // The module-qualified name, as String(reflecting:) writes it, without the mirror and
+            // protocol lookups that cost a microsecond per call (a millisecond on the first).
+            "exception.type": .string(_typeName(type(of: error), qualified: true)),
             "exception.message": .string(String(describing: error)),
         ]
         for (key, value) in attributes { all[key] = value }

@@ -33,10 +33,17 @@ public struct SpanAttributes: Sendable, Hashable, ExpressibleByDictionaryLiteral
         for (key, value) in elements { self[key] = value }
     }
 
+    /// Where `key` is: keys of another length are passed over without comparing their bytes
+    /// (a native string knows its UTF-8 length).
+    private func index(of key: String) -> Int? {
+        let count = key.utf8.count
+        return entries.firstIndex { $0.key.utf8.count == count && $0.key == key }
+    }
+
     public subscript(key: String) -> SpanAttribute? {
-        get { entries.first { $0.key == key }?.value }
+        get { index(of: key).map { entries[$0].value } }
         set {
-            if let index = entries.firstIndex(where: { $0.key == key }) {
+            if let index = index(of: key) {
                 if let newValue { entries[index].value = newValue } else { entries.remove(at: index) }
             } else if let newValue {
                 entries.append((key, newValue))
@@ -47,7 +54,7 @@ public struct SpanAttributes: Sendable, Hashable, ExpressibleByDictionaryLiteral
     /// Sets `key` unless it is new and the list already holds `limit` entries; returns false
     /// when it was dropped. One search instead of a lookup and then a set.
     mutating func set(_ key: String, _ value: SpanAttribute, limit: Int) -> Bool {
-        if let index = entries.firstIndex(where: { $0.key == key }) {
+        if let index = index(of: key) {
             entries[index].value = value
             return true
         }

@@ -166,7 +166,7 @@ final class GateExporter: SpanExporter {
         let exception = try #require(run.events.first)
         #expect(exception.name == "exception")
         #expect(exception.attributes["exception.message"] == .string("queue is full"))
-        #expect(exception.attributes["exception.type"].map { "\($0)".contains("ModelError") } == true)
+        #expect(exception.attributes["exception.type"] == .string(String(reflecting: ModelError.self)))
         let batchData = try #require(exporter.spans.first { $0.name == "inference.batch" })
         #expect(batchData.links.count == 2)
         #expect(batchData.links[0].context.traceID == member.traceContext.traceID)
