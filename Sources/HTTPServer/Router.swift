@@ -28,7 +28,6 @@ public final class Router: HTTPResponder, @unchecked Sendable {
         private var methodList: [MethodHandler]
         /// `segments` as bytes, compared against the request path without building substrings.
         let matchers: [Matcher]
-        let hasParameters: Bool
         let parameterCount: Int
 
         init(template: String, segments: [Segment], method: HTTPMethod, handler: @escaping DeferredHandler,
@@ -46,7 +45,6 @@ public final class Router: HTTPResponder, @unchecked Sendable {
                 }
             }
             parameterCount = matchers.count { if case .parameter = $0 { true } else { false } }
-            hasParameters = parameterCount > 0
         }
 
         mutating func set(_ method: HTTPMethod, _ handler: @escaping DeferredHandler, middleware: [any HTTPMiddleware]) {
@@ -164,7 +162,7 @@ public final class Router: HTTPResponder, @unchecked Sendable {
                 }
                 start = stop + 1
             }
-            guard routes[index].hasParameters else { return (index, []) }
+            guard routes[index].parameterCount > 0 else { return (index, []) }
             var parameters: [(name: String, value: String)] = []
             parameters.reserveCapacity(routes[index].parameterCount)
             start = firstSlash + 1
