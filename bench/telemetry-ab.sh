@@ -148,7 +148,7 @@ if measured_bin:
     cmd = "BIN=<pd-inference before the change> MEASURED_BIN=<pd-inference after it> " + cmd
 if baseline:
     cmd = "BASELINE=<pd-inference built without the telemetry changes> " + cmd
-print(("# Two builds, TELEMETRY_ENABLED=false" if measured_bin else "# Telemetry overhead, off and on")
+print(("# Two builds" + (", TELEMETRY_ENABLED=false" if modes == "off" else "") if measured_bin else "# Telemetry overhead, off and on")
       + (" in turn" if method == "alternate" else " side by side"))
 print()
 print(f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%dT%H:%MZ}, revision {rev}, "
@@ -170,7 +170,7 @@ print("- metrics: TELEMETRY_ENABLED=false against metrics and an access line per
       "with OTEL_SDK_DISABLED=true).")
 print("- metrics-errors: TELEMETRY_ENABLED=false against metrics with access lines only for errors (ACCESS_LOG=errors).")
 print("- access-log: metrics with ACCESS_LOG=errors against the same with an access line per request (the lines' own cost).")
-print("- same: the metrics configuration on both sides, the method's own noise.")
+print("- same: the metrics configuration on both sides" + (" (the measured side is another build: MEASURED_BIN)." if measured_bin else ", the method's own noise."))
 print("- tracing: tracing off (telemetry on, OTEL_SDK_DISABLED=true) against tracing at 100% sampling "
       "(OTEL_TRACES_SAMPLER=always_on), spans exported over OTLP/HTTP JSON to tools/otlp_sink.py.")
 print("- off: TELEMETRY_ENABLED=false on both sides" + (" (the measured side is another build: MEASURED_BIN)." if measured_bin else "."))
