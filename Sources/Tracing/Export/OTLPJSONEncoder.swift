@@ -21,9 +21,10 @@ public enum OTLPJSONEncoder {
             out.appendJSONString(version)
         }
         out.appendASCII("},\"spans\":[")
-        for (i, span) in spans.enumerated() {
+        // By index: each span is read in place (iterating would copy it, a retain per string and array).
+        for i in spans.indices {
             if i > 0 { out.append(UInt8(ascii: ",")) }
-            appendSpan(span, to: &out)
+            appendSpan(spans[i], to: &out)
         }
         out.appendASCII("]}]}]}")
         return out
@@ -37,15 +38,18 @@ public enum OTLPJSONEncoder {
     /// Most bytes `writeSpan` writes: the fixed text, every string escaped at its longest,
     /// numbers at their longest.
     static func bound(_ span: SpanData) -> Int {
-        var n = 512 + string(span.name) + bound(span.attributes) + string(span.context.traceState.description)
+        var n = 512 + string(span.name) + bound(span.attributes) + bound(span.context.traceState)
         for event in span.events { n += 96 + string(event.name) + bound(event.attributes) }
-        for link in span.links { n += 192 + string(link.context.traceState.description) + bound(link.attributes) }
+        for link in span.links { n += 192 + bound(link.context.traceState) + bound(link.attributes) }
         if case .error(let message?) = span.status { n += 16 + string(message) }
         return n
     }
 
     /// A quoted, escaped string at its longest.
     private static func string(_ s: String) -> Int { 2 + ByteCursor.maxJSONEscapedLength(s.utf8.count) }
+
+    /// A trace state's header value at its longest; nothing is built for an empty one (most are).
+    private static func bound(_ state: TraceState) -> Int { state.isEmpty ? 0 : string(state.description) }
 
     static func bound(_ attributes: SpanAttributes) -> Int {
         var n = 2
