@@ -58,13 +58,15 @@ public final class BatchSpanProcessor: SpanProcessor {
     /// Spans waiting in the queue.
     public var queueDepth: Int { state.withLock { $0.queue.count } }
 
-    public func onEnd(_ span: SpanData) {
+    public func onEnd(_ span: consuming SpanData) {
+        // Taken (moved) into the queue under the lock: capturing the span would copy it.
+        var pending: SpanData? = consume span
         let signal: Bool = state.withLock { state in
             guard !state.shuttingDown, state.queue.count < configuration.maxQueueSize else {
                 overflowed.wrappingAdd(1, ordering: .relaxed)
                 return false
             }
-            state.queue.append(span)
+            state.queue.append(pending.take()!)
             if state.queue.count >= configuration.maxExportBatchSize && !state.workerSignalled {
                 state.workerSignalled = true
                 return true

@@ -4,7 +4,9 @@ import Synchronization
 /// request's thread: implementations must not block.
 public protocol SpanProcessor: Sendable {
     func onStart(_ span: Span)
-    func onEnd(_ span: SpanData)
+    /// `span` is handed over (`consuming`): a processor that keeps it moves it rather than
+    /// retaining each of its strings and arrays again.
+    func onEnd(_ span: consuming SpanData)
     /// Exports everything queued; true if it finished within `timeout`.
     func forceFlush(timeout: Duration) -> Bool
     /// Flushes, stops, and shuts the exporter down; true if it finished within `timeout`.
@@ -41,7 +43,7 @@ public final class SimpleSpanProcessor: SpanProcessor {
 
     public init(exporter: any SpanExporter) { self.exporter = exporter }
 
-    public func onEnd(_ span: SpanData) {
+    public func onEnd(_ span: consuming SpanData) {
         guard !isShutdown.load(ordering: .relaxed) else { return }
         _ = exporter.export([span])
     }
