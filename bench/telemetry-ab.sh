@@ -138,7 +138,9 @@ python3 - "$work/rows" "$SECS" "$ROUNDS" "$CONNS" "${BASELINE:+yes}" "$METHOD" "
 import sys, statistics, datetime, os, subprocess
 rows, secs, rounds, conns, baseline, method, server_cpu, measured_bin, modes = sys.argv[1:10]
 rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip() or "unknown"
-dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True).stdout.strip()
+# The results file itself is being written: it does not make the revision dirty.
+dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!bench/results"],
+                       capture_output=True, text=True).stdout.strip()
 rev += " (with uncommitted changes)" if dirty else ""
 load = open("/proc/loadavg").read().split()[:3]
 cmd = f"METHOD={method} bench/telemetry-ab.sh {secs} {rounds} {conns}"
