@@ -21,10 +21,9 @@ public enum OTLPJSONEncoder {
             out.appendJSONString(version)
         }
         out.appendASCII("},\"spans\":[")
-        // By index: each span is read in place (iterating would copy it, a retain per string and array).
-        for i in spans.indices {
+        for (i, span) in spans.enumerated() {
             if i > 0 { out.append(UInt8(ascii: ",")) }
-            appendSpan(spans[i], to: &out)
+            appendSpan(span, to: &out)
         }
         out.appendASCII("]}]}]}")
         return out
