@@ -125,14 +125,9 @@ public final class Router: HTTPResponder, @unchecked Sendable {
         }
     }
 
-    /// The template and parameters matching `path`, or nil. Segments are the `/`-separated parts
-    /// after the first `/`, trailing slashes ignored; the first registered matching route wins.
-    func match(_ path: String) -> (Route, [String: String])? {
-        guard let (index, parameters) = matchIndex(path) else { return nil }
-        return (routes[index], Dictionary(parameters, uniquingKeysWith: { $1 }))
-    }
-
-    /// Like `match`, without copying the route; the parameters in path order.
+    /// The index of the route matching `path` and its parameters in path order, or nil. Segments
+    /// are the `/`-separated parts after the first `/`, trailing slashes ignored; the first
+    /// registered matching route wins.
     func matchIndex(_ path: String) -> (Int, [(name: String, value: String)])? {
         var path = path
         return path.withUTF8 { match(utf8: $0) }
