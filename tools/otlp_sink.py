@@ -1,7 +1,8 @@
-"""A minimal OTLP/HTTP receiver on loopback for benchmarks and checks: answers 200 to POST /v1/traces.
+"""A minimal OTLP/HTTP receiver on loopback for benchmarks: answers 200 to POST /v1/traces.
 
-With --out FILE it appends each decoded JSON request body (gunzipped) as one line, so a check can
-read the exported spans. Usage: python3 tools/otlp_sink.py --port 4318 [--out spans.jsonl] [--quiet]
+With --out FILE it appends each request body (gunzipped) as one JSON line: http/json bodies as they
+are, http/protobuf bodies converted with opentelemetry-proto (which --out then needs).
+Usage: python3 tools/otlp_sink.py --port 4318 [--out spans.jsonl] [--quiet]
 """
 import argparse
 import gzip
@@ -26,7 +27,12 @@ def main():
             if self.headers.get("Content-Encoding") == "gzip":
                 body = gzip.decompress(body)
             if args.out:
-                document = json.loads(body)
+                if self.headers.get("Content-Type", "").startswith("application/x-protobuf"):
+                    from google.protobuf import json_format
+                    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+                    document = json_format.MessageToDict(ExportTraceServiceRequest.FromString(body))
+                else:
+                    document = json.loads(body)
                 with lock, open(args.out, "a") as f:
                     f.write(json.dumps(document) + "\n")
             self.send_response(200)

@@ -36,6 +36,7 @@ public struct Settings: Sendable, Equatable {
     public var otelTracesSamplerArg = ""
     public var otelSDKDisabled = false
     public var otelExporterOTLPCompression = "none"
+    public var otelExporterOTLPProtocol = "http/protobuf"
     public var otelExporterOTLPTimeoutMs = 10_000
     public var otelBSPScheduleDelayMs = 5_000
     public var otelBSPMaxQueueSize = 2_048
@@ -106,6 +107,8 @@ public struct Settings: Sendable, Equatable {
         bool("OTEL_SDK_DISABLED", "true turns tracing off", \.otelSDKDisabled),
         choice("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip or none for span exports (OTEL_EXPORTER_OTLP_TRACES_COMPRESSION overrides)",
                \.otelExporterOTLPCompression, ["gzip", "none"]),
+        choice("OTEL_EXPORTER_OTLP_PROTOCOL", "span export encoding, http/protobuf or http/json (OTEL_EXPORTER_OTLP_TRACES_PROTOCOL overrides)",
+               \.otelExporterOTLPProtocol, ["http/protobuf", "http/json"]),
         int("OTEL_EXPORTER_OTLP_TIMEOUT", "milliseconds one export request may take (OTEL_EXPORTER_OTLP_TRACES_TIMEOUT overrides)",
             \.otelExporterOTLPTimeoutMs, 1...600_000),
         int("OTEL_BSP_SCHEDULE_DELAY", "milliseconds between exports of a partial batch of spans", \.otelBSPScheduleDelayMs, 0...3_600_000),

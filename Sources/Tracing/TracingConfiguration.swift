@@ -4,8 +4,8 @@ import TelemetryCore
 /// `OTEL_SDK_DISABLED`, `OTEL_TRACES_EXPORTER` (otlp | console | none), `OTEL_TRACES_SAMPLER`,
 /// `OTEL_TRACES_SAMPLER_ARG`, `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`,
 /// `OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT`, `…_HEADERS`, `…_COMPRESSION`, `…_TIMEOUT`,
-/// `…_PROTOCOL` (only `http/json`), and `OTEL_BSP_SCHEDULE_DELAY`, `OTEL_BSP_MAX_QUEUE_SIZE`,
-/// `OTEL_BSP_MAX_EXPORT_BATCH_SIZE`, `OTEL_BSP_EXPORT_TIMEOUT`.
+/// `…_PROTOCOL` (`http/protobuf`, the default, or `http/json`), and `OTEL_BSP_SCHEDULE_DELAY`,
+/// `OTEL_BSP_MAX_QUEUE_SIZE`, `OTEL_BSP_MAX_EXPORT_BATCH_SIZE`, `OTEL_BSP_EXPORT_TIMEOUT`.
 ///
 ///     let tracing = try TracingConfiguration.fromProcessEnvironment(serviceName: "pd-inference", serviceVersion: v)
 ///     let setup = try tracing.makeTracer()
@@ -21,7 +21,7 @@ public struct TracingConfiguration: Sendable {
     public var exporter: Exporter
     public var sampler: Sampler
     public var resource: Resource
-    public var otlp: OTLPHTTPJSONExporter.Configuration
+    public var otlp: OTLPHTTPExporter.Configuration
     public var batch: BatchSpanProcessor.Configuration
 
     /// Every variable this type reads.
@@ -101,12 +101,12 @@ public struct TracingConfiguration: Sendable {
         }
         resource = Resource.detect(serviceName: serviceName, serviceVersion: serviceVersion, environment: environment)
 
-        var otlp = OTLPHTTPJSONExporter.Configuration(resource: resource,
+        var otlp = OTLPHTTPExporter.Configuration(resource: resource,
                                                        scope: InstrumentationScope(name: serviceName, version: serviceVersion))
         if let endpoint = value("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") {
             otlp.endpoint = endpoint
         } else if let base = value("OTEL_EXPORTER_OTLP_ENDPOINT") {
-            otlp.endpoint = OTLPHTTPJSONExporter.Configuration.tracesEndpoint(base: base)
+            otlp.endpoint = OTLPHTTPExporter.Configuration.tracesEndpoint(base: base)
         }
         if let (name, raw) = signal("HEADERS") {
             guard let headers = OTelEnvironment.parseKeyValueList(raw) else {
@@ -115,14 +115,19 @@ public struct TracingConfiguration: Sendable {
             otlp.headers = headers
         }
         if let (name, raw) = signal("COMPRESSION") {
-            guard let compression = OTLPHTTPJSONExporter.Compression(rawValue: raw.lowercased()) else {
+            guard let compression = OTLPHTTPExporter.Compression(rawValue: raw.lowercased()) else {
                 throw TelemetryConfigurationError(variable: name, message: "'\(raw)' is not gzip or none")
             }
             otlp.compression = compression
         }
         if let (name, raw) = signal("TIMEOUT") { otlp.timeout = try milliseconds(name, raw) }
-        if let (name, raw) = signal("PROTOCOL"), raw.lowercased() != "http/json" {
-            throw TelemetryConfigurationError(variable: name, message: "'\(raw)' is not supported; this exporter speaks http/json")
+        if let (name, raw) = signal("PROTOCOL") {
+            guard let value = OTLPHTTPExporter.Encoding(rawValue: raw.lowercased()) else {
+                throw TelemetryConfigurationError(variable: name, message: raw.lowercased() == "grpc"
+                    ? "'grpc' is not supported; use http/protobuf or http/json (OTLP/HTTP, port 4318)"
+                    : "'\(raw)' is not http/protobuf or http/json")
+            }
+            otlp.encoding = value
         }
         var batch = BatchSpanProcessor.Configuration()
         if let raw = value("OTEL_BSP_SCHEDULE_DELAY") { batch.scheduleDelay = try milliseconds("OTEL_BSP_SCHEDULE_DELAY", raw) }
@@ -151,7 +156,7 @@ public struct TracingConfiguration: Sendable {
         switch exporter {
         case .none: return TracingSetup(tracer: Tracer(sampler: sampler, processor: nil), processor: nil)
         case .console: spanExporter = ConsoleSpanExporter()
-        case .otlp: spanExporter = try OTLPHTTPJSONExporter(configuration: otlp)
+        case .otlp: spanExporter = try OTLPHTTPExporter(configuration: otlp)
         }
         let processor = BatchSpanProcessor(exporter: spanExporter, configuration: batch)
         return TracingSetup(tracer: Tracer(sampler: sampler, processor: processor), processor: processor)

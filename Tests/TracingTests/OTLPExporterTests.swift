@@ -39,11 +39,66 @@ import TelemetryCore
         #expect(spans.first?["kind"] as? Int == 2)
     }
 
-    func exporter(port: UInt16, compression: OTLPHTTPJSONExporter.Compression = .none,
-                  timeout: Duration = .seconds(2), attempts: Int = 3) throws -> OTLPHTTPJSONExporter {
-        try OTLPHTTPJSONExporter(configuration: .init(
+    /// The bytes opentelemetry-proto's reference serializer makes for the same span
+    /// (`.venv/bin/python tools/otlp_protobuf_golden.py`).
+    @Test func protobufEncodingGolden() throws {
+        let resource = Resource(attributes: ["service.name": "pd-inference", "service.version": "1.2.3"])
+        let bytes = OTLPProtobufEncoder.encode([try fixedSpan()], resource: resource,
+                                               scope: InstrumentationScope(name: "pd-inference", version: "1.2.3"))
+        let expected = [
+            "0ac3030a3c0a1e0a0c736572766963652e6e616d65120e0a0c70642d696e666572656e63650a1a0a0f73657276696365",
+            "2e76657273696f6e12070a05312e322e331282030a150a0c70642d696e666572656e63651205312e322e3312e8020a10",
+            "5b8efff798038103d269b633813fc60c1208eee19b7ec3c1b1741a11636f6e676f3d7436317263576b674d7a452208ee",
+            "e19b7ec3c1b1732a1d504f5354202f76322f6d6f64656c732f7b6d6f64656c7d2f696e666572300239004859e3faeb6f",
+            "15410012f41efbeb6f154a1d0a13687474702e726571756573742e6d6574686f6412060a04504f53544a200a19687474",
+            "702e726573706f6e73652e7374617475735f636f6465120318c8014a120a05726174696f120921000000000000e03f4a",
+            "080a026f6b120210014a160a0474616773120e2a0c0a030a01610a050a036222635a380900ad2601fbeb6f1512096578",
+            "63657074696f6e1a220a11657863657074696f6e2e6d657373616765120d0a0b6c696e65310a6c696e65326a2f0a104b",
+            "f92f3577b34da6a3ce929d0e0e4736120800f067aa0ba902b7220c0a066d656d62657212021801350103000070027a10",
+            "120c6d6f64656c206661696c65641802850101030000",
+        ].joined()
+        #expect(hex(bytes) == expected)
+    }
+
+    /// Messages of 128 bytes and more take multi-byte lengths (the encoder moves their bytes up),
+    /// and zero, false and empty attribute values are still written (their kind is the value).
+    @Test func protobufLongMessagesAndEmptyValues() throws {
+        var span = try fixedSpan()
+        span.name = String(repeating: "n", count: 300)
+        span.attributes = ["zero": 0, "no": false, "empty": "", "neg": -1]
+        span.links = (0..<40).map { i in SpanLink(TraceContext(traceID: TraceID(high: 1, low: UInt64(i + 1)), spanID: SpanID(UInt64(i + 1)))) }
+        span.status = .ok
+        let bytes = OTLPProtobufEncoder.encode([span, span], resource: Resource(attributes: [:]),
+                                               scope: InstrumentationScope(name: "s"))
+        let request = try WireReader(bytes[...]).fields()
+        #expect(request.count == 1 && request[0].number == 1)
+        let resourceSpans = try WireReader(request[0].bytes).fields()
+        #expect(resourceSpans.map(\.number) == [1, 2])  // an empty resource is still there
+        let scopeSpans = try WireReader(resourceSpans[1].bytes).fields()
+        #expect(scopeSpans.map(\.number) == [1, 2, 2])
+        for spanField in scopeSpans.dropFirst() {
+            let fields = try WireReader(spanField.bytes).fields()
+            #expect(fields.first { $0.number == 5 }?.bytes.count == 300)
+            #expect(fields.filter { $0.number == 9 }.count == 4)
+            #expect(fields.filter { $0.number == 13 }.count == 40)
+            let status = try #require(fields.first { $0.number == 15 })
+            #expect(try WireReader(status.bytes).fields().map { [$0.number, Int($0.varint)] } == [[3, 1]])
+            let neg = try WireReader(fields.filter { $0.number == 9 }[3].bytes).fields()
+            let value = try WireReader(neg[1].bytes).fields()
+            #expect(value.first?.number == 3 && value.first?.varint == UInt64(bitPattern: -1))
+        }
+    }
+
+    func hex(_ bytes: [UInt8]) -> String {
+        bytes.map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
+    }
+
+    func exporter(port: UInt16, encoding: OTLPHTTPExporter.Encoding = .json,
+                  compression: OTLPHTTPExporter.Compression = .none,
+                  timeout: Duration = .seconds(2), attempts: Int = 3) throws -> OTLPHTTPExporter {
+        try OTLPHTTPExporter(configuration: .init(
             endpoint: "http://127.0.0.1:\(port)/v1/traces", headers: [("x-api-key", "secret")],
-            compression: compression, timeout: timeout,
+            encoding: encoding, compression: compression, timeout: timeout,
             retry: .init(maxAttempts: attempts, initialBackoff: .milliseconds(10), maxBackoff: .milliseconds(50),
                          maxElapsed: .seconds(10)),
             resource: Resource(attributes: ["service.name": "test"])))
@@ -65,6 +120,25 @@ import TelemetryCore
         let spans = ((object?["resourceSpans"] as? [[String: Any]])?.first?["scopeSpans"] as? [[String: Any]])?.first?["spans"] as? [Any]
         #expect(spans?.count == 2)
         #expect(server.connectionCount == 1)  // keep-alive
+        exporter.shutdown()
+    }
+
+    /// The default protocol: binary protobuf, which parses back to the spans sent.
+    @Test func exportsProtobufByDefault() throws {
+        let server = TestHTTPServer()
+        defer { server.stop() }
+        let exporter = try OTLPHTTPExporter(configuration: .init(endpoint: "http://127.0.0.1:\(server.port)/v1/traces",
+                                                                 compression: .gzip))
+        #expect(exporter.export([try fixedSpan(), try fixedSpan(), try fixedSpan()]) == .success)
+        let request = try #require(server.requests.first)
+        #expect(request.headers["content-type"] == "application/x-protobuf")
+        let body = try Gzip.decompress(request.body)
+        let resourceSpans = try WireReader(WireReader(body[...]).fields()[0].bytes).fields()
+        let scopeSpans = try WireReader(resourceSpans[1].bytes).fields()
+        let spans = scopeSpans.filter { $0.number == 2 }
+        #expect(spans.count == 3)
+        let ids = try spans.map { try WireReader($0.bytes).fields().first { $0.number == 1 }.map { hex(Array($0.bytes)) } }
+        #expect(ids == Array(repeating: "5b8efff798038103d269b633813fc60c", count: 3))
         exporter.shutdown()
     }
 
@@ -137,10 +211,10 @@ import TelemetryCore
 
     @Test func httpsAndBadEndpointsAreRejected() {
         #expect(throws: TelemetryConfigurationError.self) {
-            try OTLPHTTPJSONExporter(configuration: .init(endpoint: "https://collector:4318/v1/traces"))
+            try OTLPHTTPExporter(configuration: .init(endpoint: "https://collector:4318/v1/traces"))
         }
         #expect(throws: TelemetryConfigurationError.self) {
-            try OTLPHTTPJSONExporter(configuration: .init(endpoint: "collector:4318"))
+            try OTLPHTTPExporter(configuration: .init(endpoint: "collector:4318"))
         }
     }
 
@@ -175,6 +249,10 @@ import TelemetryCore
         ], serviceName: "s")
         #expect(specific.otlp.endpoint == "http://b:4318/custom/traces")
         #expect(try TracingConfiguration(environment: [:], serviceName: "s").otlp.endpoint == "http://localhost:4318/v1/traces")
+        #expect(try TracingConfiguration(environment: [:], serviceName: "s").otlp.encoding == .protobuf)
+        #expect(try TracingConfiguration(environment: ["OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+                                                       "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "HTTP/JSON"],
+                                         serviceName: "s").otlp.encoding == .json)
 
         func failure(_ environment: [String: String]) -> String? {
             do {
@@ -189,6 +267,7 @@ import TelemetryCore
         #expect(failure(["OTEL_TRACES_EXPORTER": "zipkin"]) == "OTEL_TRACES_EXPORTER")
         #expect(failure(["OTEL_EXPORTER_OTLP_ENDPOINT": "https://collector:4318"]) == "OTEL_EXPORTER_OTLP_ENDPOINT")
         #expect(failure(["OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"]) == "OTEL_EXPORTER_OTLP_PROTOCOL")
+        #expect(failure(["OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "http/xml"]) == "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
         #expect(failure(["OTEL_EXPORTER_OTLP_TRACES_TIMEOUT": "soon"]) == "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT")
         #expect(failure(["OTEL_RESOURCE_ATTRIBUTES": "novalue"]) == "OTEL_RESOURCE_ATTRIBUTES")
         #expect(failure(["OTEL_SDK_DISABLED": "maybe"]) == "OTEL_SDK_DISABLED")
@@ -230,5 +309,61 @@ import TelemetryCore
 
         var broken = HTTPResponseParser()
         if case .failed = broken.feed(Array("SMTP ready\r\n\r\n".utf8)) {} else { Issue.record("accepted a bad status line") }
+    }
+}
+
+/// Reads protobuf wire format into fields, for checking what the encoder wrote.
+struct WireReader {
+    struct Field {
+        var number: Int
+        var varint: UInt64 = 0
+        var bytes: ArraySlice<UInt8> = []
+    }
+
+    struct Malformed: Error {}
+
+    var rest: ArraySlice<UInt8>
+
+    init(_ bytes: ArraySlice<UInt8>) { rest = bytes }
+
+    private mutating func varint() throws -> UInt64 {
+        var value: UInt64 = 0
+        var shift: UInt64 = 0
+        while let byte = rest.popFirst() {
+            value |= UInt64(byte & 0x7F) << shift
+            if byte < 0x80 { return value }
+            shift += 7
+            guard shift < 64 else { throw Malformed() }
+        }
+        throw Malformed()
+    }
+
+    private mutating func take(_ n: Int) throws -> ArraySlice<UInt8> {
+        guard n <= rest.count else { throw Malformed() }
+        defer { rest = rest.dropFirst(n) }
+        return rest.prefix(n)
+    }
+
+    /// Every field to the end; fails on a truncated or unknown wire type.
+    func fields() throws -> [Field] {
+        var reader = self
+        return try reader.readAll()
+    }
+
+    private mutating func readAll() throws -> [Field] {
+        var fields: [Field] = []
+        while !rest.isEmpty {
+            let key = try varint()
+            var field = Field(number: Int(key >> 3))
+            switch key & 7 {
+            case 0: field.varint = try varint()
+            case 1: field.bytes = try take(8)
+            case 2: field.bytes = try take(Int(try varint()))
+            case 5: field.bytes = try take(4)
+            default: throw Malformed()
+            }
+            fields.append(field)
+        }
+        return fields
     }
 }

@@ -9,7 +9,8 @@
 #                               every request's server -> inference.queue -> inference.execute spans,
 #                               batch spans linked both ways, resource attributes, exporter headers; an
 #                               OpenTelemetry SDK client's trace id in the response and the access log;
-#                               every log line JSON
+#                               every log line JSON; once with the default http/protobuf encoding,
+#                               once with http/json
 #   telemetry_exporter_down.py  collector refusing connections, then hanging: requests keep their speed,
 #                               pd_trace_spans_dropped_total increases
 # About 10 s on 2 cores with the release build, 20 s with the debug build. PD_BIN overrides the
@@ -24,10 +25,16 @@ ensure_prometheus
 scripts/setup-python
 
 failed=()
-for check in metrics traces exporter_down; do
-  echo "-- telemetry_$check"
-  start=$SECONDS
-  .venv/bin/python "tools/checks/telemetry_$check.py" --bin "$BIN" || failed+=("telemetry_$check")
-  echo "-- telemetry_$check took $((SECONDS - start)) s"
-done
+run_check() {  # run_check NAME [ARGS...]
+  local name=$1
+  shift
+  echo "-- telemetry_$name $*"
+  local start=$SECONDS
+  .venv/bin/python "tools/checks/telemetry_$name.py" --bin "$BIN" "$@" || failed+=("telemetry_$name $*")
+  echo "-- telemetry_$name took $((SECONDS - start)) s"
+}
+run_check metrics
+run_check traces                                        # http/protobuf, the default
+run_check traces --protocol http/json --requests 200
+run_check exporter_down
 if [ ${#failed[@]} -gt 0 ]; then echo "FAIL: ${failed[*]}"; exit 1; fi

@@ -1,10 +1,14 @@
 """OTLP/HTTP trace receivers on loopback for the telemetry checks.
 
 `OTLPReceiver` answers POSTs the way an OpenTelemetry Collector's OTLP/HTTP receiver does and decodes
-every body with the official protobuf messages (PyPI `opentelemetry-proto`): the JSON is checked
-against the OTLP/JSON rules (lowerCamelCase keys, trace and span ids as hex, enums as integers) and
-then parsed into `ExportTraceServiceRequest` with `google.protobuf.json_format`, rejecting unknown
-fields. A body that breaks a rule gets 400 and is recorded in `errors`.
+every body with the official protobuf messages (PyPI `opentelemetry-proto`), by its Content-Type:
+- `application/x-protobuf` (http/protobuf): parsed as `ExportTraceServiceRequest`; the body must hold
+  no unknown fields and be byte-for-byte what the reference serializer writes for the parsed message
+  (fields in number order, proto3 defaults left out);
+- `application/json` (http/json): checked against the OTLP/JSON rules (lowerCamelCase keys, trace and
+  span ids as hex, enums as integers), then parsed with `google.protobuf.json_format`, rejecting
+  unknown fields.
+A body that breaks a rule gets 400 and is recorded in `errors`.
 
 `HangingReceiver` accepts connections and reads what arrives but never answers, like a collector
 stuck behind a dead load balancer.
@@ -32,6 +36,19 @@ ENUM_FIELDS = {"kind", "code"}
 
 class OTLPFormatError(Exception):
     pass
+
+
+def otlp_protobuf_to_proto(body):
+    """Parses an http/protobuf body strictly (see the module doc) and returns the ExportTraceServiceRequest."""
+    message = ExportTraceServiceRequest.FromString(body)
+    known = ExportTraceServiceRequest()
+    known.CopyFrom(message)
+    known.DiscardUnknownFields()
+    canonical = known.SerializeToString()
+    if canonical != body:
+        raise OTLPFormatError("protobuf body has unknown fields or is not in canonical form "
+                              f"({len(body)} bytes, {len(canonical)} when re-serialized)")
+    return message
 
 
 def otlp_json_to_proto(document):
@@ -138,9 +155,14 @@ class OTLPReceiver:
                         body = gzip.decompress(body)
                     elif headers.get("content-encoding", "identity").lower() != "identity":
                         raise OTLPFormatError(f"Content-Encoding {headers['content-encoding']!r}")
-                    if headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
-                        raise OTLPFormatError(f"Content-Type {headers.get('content-type')!r}, not application/json")
-                    message = otlp_json_to_proto(json.loads(body))
+                    content_type = headers.get("content-type", "").split(";")[0].strip().lower()
+                    if content_type == "application/x-protobuf":
+                        message = otlp_protobuf_to_proto(body)
+                    elif content_type == "application/json":
+                        message = otlp_json_to_proto(json.loads(body))
+                    else:
+                        raise OTLPFormatError(f"Content-Type {headers.get('content-type')!r}, "
+                                              "not application/x-protobuf or application/json")
                 except Exception as e:  # noqa: BLE001 -- every failure is a finding for the check
                     with receiver.lock:
                         receiver.errors.append(f"{self.path}: {type(e).__name__}: {e}")

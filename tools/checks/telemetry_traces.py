@@ -4,8 +4,10 @@ decoding with the official opentelemetry-proto messages), under load from concur
 The server exports to OTEL_EXPORTER_OTLP_TRACES_ENDPOINT (a non-default path) with gzip,
 OTEL_EXPORTER_OTLP_HEADERS, OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES, sampling always_on.
 Checked:
-  - every export: the configured path, JSON, gzip, the configured headers (percent-decoded), a valid
-    OTLP/JSON ExportTraceServiceRequest with the configured resource attributes;
+  - every export: the configured path, the encoding's Content-Type (http/protobuf by default,
+    --protocol http/json for JSON), gzip, the configured headers (percent-decoded), a valid
+    ExportTraceServiceRequest (strict parsing, see otlp_receiver.py) with the configured resource
+    attributes;
   - every request (each with its own traceparent): exactly one server span (child of the caller's
     span, the id the response's traceparent names, HTTP attributes) -> inference.queue ->
     inference.execute, in the caller's trace, nested in time; the execute span links to exactly one
@@ -18,7 +20,7 @@ Checked:
     carry its trace id, and the server span is its child;
   - every log line is JSON (ts, level, msg); one access line per request with its trace and server
     span ids; the OTLP header secret never appears in the log.
-Usage: .venv/bin/python tools/checks/telemetry_traces.py --bin .build/release/pd-inference
+Usage: .venv/bin/python tools/checks/telemetry_traces.py --bin .build/release/pd-inference [--protocol http/json]
 """
 import argparse
 import secrets
@@ -61,7 +63,7 @@ def sdk_client_requests(port, count, checks):
     return out
 
 
-def check_exports(receiver, expected_headers, service_name, resource_attributes, checks):
+def check_exports(receiver, expected_headers, service_name, resource_attributes, content_type, checks):
     exports = list(receiver.exports)
     checks.check(exports, f"the receiver got {len(exports)} OTLP exports")
     paths = {e.path for e in exports}
@@ -70,7 +72,9 @@ def check_exports(receiver, expected_headers, service_name, resource_attributes,
     checks.check(encodings == {"gzip"}, f"OTEL_EXPORTER_OTLP_COMPRESSION=gzip: every export gzip ({encodings})")
     wrong = [(k, e.headers.get(k)) for e in exports for k, v in expected_headers.items() if e.headers.get(k) != v]
     checks.check(not wrong, f"OTEL_EXPORTER_OTLP_HEADERS arrive as HTTP headers, percent-decoded ({wrong[:3]})")
-    checks.check(not receiver.errors, f"every export is a valid OTLP/JSON ExportTraceServiceRequest ({receiver.errors[:3]})")
+    types = {e.headers.get("content-type") for e in exports}
+    checks.check(types == {content_type}, f"every export is {content_type} ({types})")
+    checks.check(not receiver.errors, f"every export is a valid ExportTraceServiceRequest ({receiver.errors[:3]})")
     problems = []
     for e in exports:
         for rs in e.message.resource_spans:
@@ -203,6 +207,8 @@ def main():
     parser.add_argument("--bin", required=True)
     parser.add_argument("--requests", type=int, default=400)
     parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--protocol", choices=["http/protobuf", "http/json"],
+                        help="set OTEL_EXPORTER_OTLP_TRACES_PROTOCOL (default: unset, which means http/protobuf)")
     args = parser.parse_args()
     checks = Checks()
     started = time.time()
@@ -226,6 +232,10 @@ def main():
         "OTEL_BSP_MAX_QUEUE_SIZE": "16384",
         "MAX_BATCH_SIZE": "8", "MAX_QUEUE_DELAY_MS": "2", "LOG_LEVEL": "info", "SHUTDOWN_DRAIN_SECONDS": "0",
     }
+    if args.protocol:
+        env["OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"] = args.protocol
+    content_type = "application/json" if args.protocol == "http/json" else "application/x-protobuf"
+    print(f"  OTLP encoding: {args.protocol or 'default (http/protobuf)'}")
     server = Server(args.bin, env=env)
     try:
         results, elapsed = traced_load(server.port, "mlp", args.requests, args.clients)
@@ -267,7 +277,7 @@ def main():
         arrived = wait_for(complete, 30, interval=0.25)
         checks.check(arrived, "every request's execute span and every linked batch span arrived within 30 s")
         spans = receiver.spans()
-        check_exports(receiver, headers, service_name, resource, checks)
+        check_exports(receiver, headers, service_name, resource, content_type, checks)
         check_request_traces(results, spans, checks)
 
         # SDK traces on the server side.

@@ -66,6 +66,10 @@
         _position += count
     }
 
+    /// Moves past `count` bytes the caller has written (or will write) through `position`.
+    @inlinable @inline(__always)
+    package mutating func skip(_ count: Int) { _position += count }
+
     @inlinable @inline(__always)
     package mutating func write(_ bytes: UnsafeBufferPointer<UInt8>) {
         write(bytes.baseAddress!, count: bytes.count)

@@ -4,11 +4,6 @@ import TelemetryCore
 /// Protobuf Encoding): lowerCamelCase field names, trace and span ids as lowercase hex
 /// strings, 64-bit integers as decimal strings, enums as integers.
 public enum OTLPJSONEncoder {
-    // Span.flags (opentelemetry-proto trace.proto): bits 0–7 are the W3C trace flags; bit 8
-    // says whether bit 9 (parent is remote) is known.
-    static let contextHasIsRemote: UInt32 = 0x100
-    static let contextIsRemote: UInt32 = 0x200
-
     public static func encode(_ spans: [SpanData], resource: Resource, scope: InstrumentationScope) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(512 + spans.count * 600)
@@ -85,10 +80,8 @@ public enum OTLPJSONEncoder {
             out.writeHex(parent.value)
             out.write(UInt8(ascii: "\""))
         }
-        var flags = UInt32(span.context.flags.rawValue) | contextHasIsRemote
-        if span.parentIsRemote { flags |= contextIsRemote }
         out.write(",\"flags\":")
-        out.writeDecimal(UInt64(flags))
+        out.writeDecimal(UInt64(OTLPSpanFlags.value(span.context.flags, isRemote: span.parentIsRemote)))
         out.write(",\"name\":")
         out.writeJSONString(span.name)
         out.write(",\"kind\":")
@@ -123,12 +116,10 @@ public enum OTLPJSONEncoder {
         for (i, link) in span.links.enumerated() {
             if i > 0 { out.write(UInt8(ascii: ",")) }
             writeIdentity(link.context, to: &out)
-            var linkFlags = UInt32(link.context.flags.rawValue) | contextHasIsRemote
-            if link.context.isRemote { linkFlags |= contextIsRemote }
             out.write(",\"attributes\":")
             writeAttributes(link.attributes, to: &out)
             out.write(",\"flags\":")
-            out.writeDecimal(UInt64(linkFlags))
+            out.writeDecimal(UInt64(OTLPSpanFlags.value(link.context.flags, isRemote: link.context.isRemote)))
             out.write(UInt8(ascii: "}"))
         }
         out.write(UInt8(ascii: "]"))

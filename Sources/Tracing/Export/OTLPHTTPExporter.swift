@@ -1,17 +1,31 @@
 import Synchronization
 import TelemetryCore
 
-/// Exports spans as OTLP/HTTP JSON (`POST …/v1/traces`, `Content-Type: application/json`,
-/// optionally gzip) over a small blocking HTTP/1.1 client. It is meant to run behind a
+/// Exports spans over OTLP/HTTP (`POST …/v1/traces`): binary protobuf (`http/protobuf`,
+/// `Content-Type: application/x-protobuf`, the OpenTelemetry default) or JSON (`http/json`),
+/// optionally gzip, over a small blocking HTTP/1.1 client. It is meant to run behind a
 /// `BatchSpanProcessor`, whose background thread absorbs every wait: per-request timeouts,
 /// retries with exponential backoff and jitter on 429/502/503/504 and connection errors
 /// (honouring `Retry-After`), and a cap on the total time spent on one batch.
 ///
 /// Only `http://` endpoints are supported; `https://` is rejected at construction.
-public final class OTLPHTTPJSONExporter: SpanExporter {
+public final class OTLPHTTPExporter: SpanExporter {
     public enum Compression: String, Sendable {
         case none
         case gzip
+    }
+
+    /// The body encoding; its raw value is the `OTEL_EXPORTER_OTLP_PROTOCOL` name.
+    public enum Encoding: String, Sendable {
+        case protobuf = "http/protobuf"
+        case json = "http/json"
+
+        var contentType: String {
+            switch self {
+            case .protobuf: "application/x-protobuf"
+            case .json: "application/json"
+            }
+        }
     }
 
     public struct RetryPolicy: Sendable {
@@ -39,6 +53,7 @@ public final class OTLPHTTPJSONExporter: SpanExporter {
         public var endpoint: String
         /// Extra request headers (e.g. authentication).
         public var headers: [(String, String)]
+        public var encoding: Encoding
         public var compression: Compression
         /// Hard limit for one HTTP request (connect, send, response).
         public var timeout: Duration
@@ -47,12 +62,13 @@ public final class OTLPHTTPJSONExporter: SpanExporter {
         public var scope: InstrumentationScope
 
         public init(endpoint: String = "http://localhost:4318/v1/traces", headers: [(String, String)] = [],
-                    compression: Compression = .none, timeout: Duration = .seconds(10),
+                    encoding: Encoding = .protobuf, compression: Compression = .none, timeout: Duration = .seconds(10),
                     retry: RetryPolicy = RetryPolicy(),
                     resource: Resource = Resource(attributes: ["service.name": "unknown_service"]),
                     scope: InstrumentationScope = InstrumentationScope(name: "pd-inference")) {
             self.endpoint = endpoint
             self.headers = headers
+            self.encoding = encoding
             self.compression = compression
             self.timeout = timeout
             self.retry = retry
@@ -100,8 +116,12 @@ public final class OTLPHTTPJSONExporter: SpanExporter {
     public func export(_ batch: [SpanData]) -> SpanExportResult {
         guard !batch.isEmpty else { return .success }
         guard !stopping.load(ordering: .relaxed) else { return .failure("exporter is shut down") }
-        var body = OTLPJSONEncoder.encode(batch, resource: configuration.resource, scope: configuration.scope)
-        var headers: [(String, String)] = [("Content-Type", "application/json"), ("User-Agent", "pd-inference-otlp/1")]
+        var body = switch configuration.encoding {
+        case .protobuf: OTLPProtobufEncoder.encode(batch, resource: configuration.resource, scope: configuration.scope)
+        case .json: OTLPJSONEncoder.encode(batch, resource: configuration.resource, scope: configuration.scope)
+        }
+        var headers: [(String, String)] = [("Content-Type", configuration.encoding.contentType),
+                                           ("User-Agent", "pd-inference-otlp/1")]
         if configuration.compression == .gzip {
             do {
                 body = try Gzip.compress(body)
@@ -176,6 +196,10 @@ public final class OTLPHTTPJSONExporter: SpanExporter {
         client.withLock { $0.close() }
     }
 }
+
+/// The exporter's name before it spoke `http/protobuf` too.
+@available(*, deprecated, renamed: "OTLPHTTPExporter")
+public typealias OTLPHTTPJSONExporter = OTLPHTTPExporter
 
 /// A setting that cannot be used; the message names the variable and the problem.
 public struct TelemetryConfigurationError: Error, Sendable, CustomStringConvertible {

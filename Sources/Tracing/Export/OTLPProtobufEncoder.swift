@@ -1,0 +1,246 @@
+import TelemetryCore
+
+/// Encodes spans as a binary protobuf OTLP `ExportTraceServiceRequest` (opentelemetry-proto
+/// `collector/trace/v1`), the body of OTLP/HTTP `http/protobuf` (`Content-Type:
+/// application/x-protobuf`). Fields go out in field-number order and proto3 defaults (zero,
+/// empty) are left out, as the reference serializers do, so equal spans give equal bytes.
+///
+/// The whole request is written in one pass into a buffer sized from the spans' lengths: a
+/// nested message gets a one-byte length slot, and the rare message of 128 bytes or more moves
+/// its bytes up by the length's extra bytes once it is complete.
+public enum OTLPProtobufEncoder {
+    public static func encode(_ spans: [SpanData], resource: Resource, scope: InstrumentationScope) -> [UInt8] {
+        var bound = 64 + Bound.attributes(resource.attributes) + Bound.string(scope.name) + Bound.string(scope.version ?? "")
+        for span in spans { bound += Bound.span(span) }
+        return [UInt8](unsafeUninitializedCapacity: bound) { buffer, count in
+            let start = buffer.baseAddress!
+            var out = ProtobufCursor(start)
+            out.message(1) { out in  // ExportTraceServiceRequest.resource_spans
+                out.message(1) { out in  // ResourceSpans.resource
+                    for entry in resource.attributes.entries { out.keyValue(1, entry.key, entry.value) }
+                }
+                out.message(2) { out in  // ResourceSpans.scope_spans
+                    out.message(1) { out in  // ScopeSpans.scope
+                        out.string(1, scope.name)
+                        if let version = scope.version { out.string(2, version) }
+                    }
+                    for span in spans { out.message(2) { writeSpan(span, to: &$0) } }
+                }
+            }
+            count = out.position - start
+            precondition(count <= bound, "OTLP protobuf encoder wrote \(count) bytes into room for \(bound)")
+        }
+    }
+
+    /// `opentelemetry.proto.trace.v1.Span`.
+    static func writeSpan(_ span: SpanData, to out: inout ProtobufCursor) {
+        out.traceID(1, span.context.traceID)
+        out.spanID(2, span.context.spanID)
+        if !span.context.traceState.isEmpty { out.string(3, span.context.traceState.description) }
+        if let parent = span.parentSpanID { out.spanID(4, parent) }
+        out.string(5, span.name)
+        out.varint(6, UInt64(span.kind.rawValue))
+        out.fixed64(7, span.startTimeUnixNano)
+        out.fixed64(8, span.endTimeUnixNano)
+        for entry in span.attributes.entries { out.keyValue(9, entry.key, entry.value) }
+        out.varint(10, UInt64(span.droppedAttributesCount))
+        for event in span.events {
+            out.message(11) { out in
+                out.fixed64(1, event.timeUnixNano)
+                out.string(2, event.name)
+                for entry in event.attributes.entries { out.keyValue(3, entry.key, entry.value) }
+            }
+        }
+        out.varint(12, UInt64(span.droppedEventsCount))
+        for link in span.links {
+            out.message(13) { out in
+                out.traceID(1, link.context.traceID)
+                out.spanID(2, link.context.spanID)
+                if !link.context.traceState.isEmpty { out.string(3, link.context.traceState.description) }
+                for entry in link.attributes.entries { out.keyValue(4, entry.key, entry.value) }
+                out.fixed32(6, OTLPSpanFlags.value(link.context.flags, isRemote: link.context.isRemote))
+            }
+        }
+        out.varint(14, UInt64(span.droppedLinksCount))
+        switch span.status {
+        case .unset: break
+        case .ok: out.message(15) { $0.varint(3, 1) }
+        case .error(let message):
+            out.message(15) { out in
+                if let message { out.string(2, message) }
+                out.varint(3, 2)
+            }
+        }
+        out.fixed32(16, OTLPSpanFlags.value(span.context.flags, isRemote: span.parentIsRemote))
+    }
+
+    /// The most bytes each part can take: every tag and length at its longest.
+    enum Bound {
+        /// A tag (≤ 2 bytes here) and a length (≤ 5 bytes).
+        static let frame = 7
+
+        static func string(_ s: String) -> Int { frame + s.utf8.count }
+
+        static func traceState(_ state: TraceState) -> Int { state.isEmpty ? 0 : string(state.description) }
+
+        static func value(_ value: SpanAttribute) -> Int {
+            switch value {
+            case .string(let s): frame + string(s)
+            case .int, .double, .bool: frame + 11
+            case .stringArray(let values): 2 * frame + values.reduce(0) { $0 + frame + string($1) }
+            }
+        }
+
+        static func attributes(_ attributes: SpanAttributes) -> Int {
+            attributes.entries.reduce(0) { $0 + frame + string($1.key) + value($1.value) }
+        }
+
+        static func span(_ span: SpanData) -> Int {
+            // Frame; ids 18 + 10 + 10; kind, dropped counts 4 × 11; times 18; flags 7; status.
+            var n = frame + 38 + 44 + 18 + 7 + 2 * frame + 11 + string(span.name) + traceState(span.context.traceState)
+                + attributes(span.attributes)
+            if case .error(let message?) = span.status { n += string(message) }
+            for event in span.events { n += frame + 9 + string(event.name) + attributes(event.attributes) }
+            for link in span.links { n += frame + 28 + 7 + traceState(link.context.traceState) + attributes(link.attributes) }
+            return n
+        }
+    }
+}
+
+/// `Span.flags` and `Link.flags` (opentelemetry-proto trace.proto), in both encodings.
+enum OTLPSpanFlags {
+    /// The W3C trace flags in bits 0–7, bit 8 set (whether the parent or linked span is
+    /// remote is known) and bit 9 saying it is.
+    static func value(_ flags: TraceFlags, isRemote: Bool) -> UInt32 {
+        UInt32(flags.rawValue) | 0x100 | (isRemote ? 0x200 : 0)
+    }
+}
+
+/// Writes protobuf wire format into memory the caller has sized (no checks per write).
+struct ProtobufCursor {
+    private var cursor: ByteCursor
+
+    init(_ start: UnsafeMutablePointer<UInt8>) { cursor = ByteCursor(start) }
+
+    var position: UnsafeMutablePointer<UInt8> { cursor.position }
+
+    private mutating func tag(_ field: Int, _ wireType: UInt64) { rawVarint(UInt64(field) << 3 | wireType) }
+
+    private mutating func rawVarint(_ value: UInt64) {
+        var v = value
+        while v >= 0x80 {
+            cursor.write(UInt8(truncatingIfNeeded: v) | 0x80)
+            v >>= 7
+        }
+        cursor.write(UInt8(v))
+    }
+
+    private mutating func littleEndian<T: FixedWidthInteger>(_ value: T) {
+        UnsafeMutableRawPointer(cursor.position).storeBytes(of: value.littleEndian, as: T.self)
+        cursor.skip(MemoryLayout<T>.size)
+    }
+
+    /// A varint field, left out when zero (the proto3 default).
+    mutating func varint(_ field: Int, _ value: UInt64) {
+        guard value != 0 else { return }
+        tag(field, 0)
+        rawVarint(value)
+    }
+
+    mutating func fixed64(_ field: Int, _ value: UInt64) {
+        guard value != 0 else { return }
+        tag(field, 1)
+        littleEndian(value)
+    }
+
+    mutating func fixed32(_ field: Int, _ value: UInt32) {
+        guard value != 0 else { return }
+        tag(field, 5)
+        littleEndian(value)
+    }
+
+    /// A string field, left out when empty.
+    mutating func string(_ field: Int, _ value: String) {
+        var value = value
+        value.withUTF8 { bytes in
+            guard !bytes.isEmpty else { return }
+            tag(field, 2)
+            rawVarint(UInt64(bytes.count))
+            cursor.write(bytes)
+        }
+    }
+
+    mutating func traceID(_ field: Int, _ id: TraceID) {
+        tag(field, 2)
+        cursor.write(16)
+        UnsafeMutableRawPointer(cursor.position).storeBytes(of: id.high.bigEndian, as: UInt64.self)
+        UnsafeMutableRawPointer(cursor.position).storeBytes(of: id.low.bigEndian, toByteOffset: 8, as: UInt64.self)
+        cursor.skip(16)
+    }
+
+    mutating func spanID(_ field: Int, _ id: SpanID) {
+        tag(field, 2)
+        cursor.write(8)
+        UnsafeMutableRawPointer(cursor.position).storeBytes(of: id.value.bigEndian, as: UInt64.self)
+        cursor.skip(8)
+    }
+
+    /// A nested message written by `body`. Its length gets one byte first; a body of 128 bytes
+    /// or more is moved up to make room for the longer length.
+    mutating func message(_ field: Int, _ body: (inout ProtobufCursor) -> Void) {
+        tag(field, 2)
+        let slot = cursor.position
+        cursor.skip(1)
+        body(&self)
+        let length = cursor.position - slot - 1
+        guard length >= 0x80 else {
+            slot.pointee = UInt8(length)
+            return
+        }
+        var extra = 0
+        var rest = length >> 7
+        while rest > 0 {
+            extra += 1
+            rest >>= 7
+        }
+        (slot + 1 + extra).update(from: slot + 1, count: length)  // overlapping: memmove
+        cursor = ByteCursor(slot)
+        rawVarint(UInt64(length))
+        cursor.skip(length)
+    }
+
+    /// `opentelemetry.proto.common.v1.KeyValue` as field `field`.
+    mutating func keyValue(_ field: Int, _ key: String, _ value: SpanAttribute) {
+        message(field) { out in
+            out.string(1, key)
+            out.message(2) { $0.anyValue(value) }
+        }
+    }
+
+    /// The body of an `AnyValue`. Zero, false and empty values are written too: the oneof
+    /// says which kind the value is.
+    mutating func anyValue(_ value: SpanAttribute) {
+        switch value {
+        case .string(let s):
+            var s = s
+            s.withUTF8 { bytes in
+                tag(1, 2)
+                rawVarint(UInt64(bytes.count))
+                cursor.write(bytes)
+            }
+        case .bool(let b):
+            tag(2, 0)
+            cursor.write(b ? 1 : 0)
+        case .int(let i):
+            tag(3, 0)
+            rawVarint(UInt64(bitPattern: i))
+        case .double(let d):
+            tag(4, 1)
+            littleEndian(d.bitPattern)
+        case .stringArray(let values):
+            message(5) { out in  // ArrayValue
+                for s in values { out.message(1) { $0.anyValue(.string(s)) } }
+            }
+        }
+    }
+}
