@@ -135,7 +135,7 @@ out=bench/results/telemetry-ab.md
 [ -n "${MEASURED_BIN:-}" ] && out=bench/results/builds-ab.md
 mkdir -p bench/results
 python3 - "$work/rows" "$SECS" "$ROUNDS" "$CONNS" "${BASELINE:+yes}" "$METHOD" "${SERVER_CPU:-}" "${MEASURED_BIN:+yes}" "$MODES" >"$out" <<'PY'
-import sys, statistics, datetime, os, subprocess
+import sys, statistics, datetime, os, subprocess, math
 rows, secs, rounds, conns, baseline, method, server_cpu, measured_bin, modes = sys.argv[1:10]
 rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip() or "unknown"
 # The results file itself is being written: it does not make the revision dirty.
@@ -174,7 +174,7 @@ print("- metrics-errors: TELEMETRY_ENABLED=false against metrics with access lin
 print("- access-log: metrics with ACCESS_LOG=errors against the same with an access line per request (the lines' own cost).")
 print("- same: the metrics configuration on both sides" + (" (the measured side is another build: MEASURED_BIN)." if measured_bin else ", the method's own noise."))
 print("- tracing: tracing off (telemetry on, OTEL_SDK_DISABLED=true) against tracing at 100% sampling "
-      "(OTEL_TRACES_SAMPLER=always_on), spans exported over OTLP/HTTP JSON to tools/otlp_sink.py.")
+      "(OTEL_TRACES_SAMPLER=always_on), spans exported over OTLP/HTTP (protobuf, the default) to tools/otlp_sink.py.")
 print("- off: TELEMETRY_ENABLED=false on both sides" + (" (the measured side is another build: MEASURED_BIN)." if measured_bin else "."))
 print()
 print("| build | mode | round | baseline req/s | measured req/s | baseline CPU µs/req | measured CPU µs/req |")
@@ -185,13 +185,34 @@ for line in open(rows):
     data.setdefault((label, mode), []).append((float(ra), float(ca), float(rb), float(cb)))
     print(f"| {label} | {mode} | {rnd} | {ra} | {rb} | {ca} | {cb} |")
 print()
-print("| build | mode | median baseline CPU µs/req | median measured CPU µs/req | CPU per request | req/s (median of per-round ratios) |")
-print("|---|---|---|---|---|---|")
+
+def median_interval(values):
+    """A distribution-free 95% confidence interval for the median: the order statistics whose
+    ranks a Binomial(n, 1/2) count keeps the true median between with probability >= 95%."""
+    xs, n = sorted(values), len(values)
+    cdf, k = 0.0, 0  # k: how many values may lie below the interval (P(Bin < k+1) <= 2.5%)
+    while True:
+        cdf += math.comb(n, k) / 2 ** n
+        if cdf > 0.025:
+            break
+        k += 1
+    return (xs[k - 1], xs[n - k]) if k > 0 else None
+
+def percent(x):
+    return f"{x * 100:+.1f}%"
+
+print("| build | mode | median baseline CPU µs/req | median measured CPU µs/req | CPU per request | req/s (median of per-round ratios) | req/s, 95% interval of that median |")
+print("|---|---|---|---|---|---|---|")
 for (label, mode), rs in data.items():
     off = statistics.median(r[1] for r in rs)
     on = statistics.median(r[3] for r in rs)
     cpu = statistics.median(r[3] / r[1] - 1 for r in rs)
-    rps = statistics.median(r[2] / r[0] - 1 for r in rs)
-    print(f"| {label} | {mode} | {off:.1f} | {on:.1f} | {cpu * 100:+.1f}% | {rps * 100:+.1f}% |")
+    ratios = [r[2] / r[0] - 1 for r in rs]
+    interval = median_interval(ratios)
+    shown = f"{percent(interval[0])} to {percent(interval[1])}" if interval else f"needs at least 6 rounds"
+    print(f"| {label} | {mode} | {off:.1f} | {on:.1f} | {percent(cpu)} | {percent(statistics.median(ratios))} | {shown} |")
+print()
+print("The interval is distribution-free (order statistics of the per-round ratios): the true median ratio "
+      "lies in it with at least 95% probability if rounds are independent; more rounds narrow it.")
 PY
 cat "$out"
