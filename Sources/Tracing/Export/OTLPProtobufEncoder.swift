@@ -6,29 +6,38 @@ import TelemetryCore
 /// empty) are left out, as the reference serializers do, so equal spans give equal bytes.
 ///
 /// The whole request is written in one pass into a buffer sized from the spans' lengths: a
-/// nested message gets a one-byte length slot, and the rare message of 128 bytes or more moves
-/// its bytes up by the length's extra bytes once it is complete.
+/// nested message gets a one-byte length slot, and a message of 128 bytes or more (a span with
+/// links, the containers of all spans) moves its bytes up by the length's extra bytes once it
+/// is complete.
 public enum OTLPProtobufEncoder {
     public static func encode(_ spans: [SpanData], resource: Resource, scope: InstrumentationScope) -> [UInt8] {
-        var bound = 64 + Bound.attributes(resource.attributes) + Bound.string(scope.name) + Bound.string(scope.version ?? "")
-        for span in spans { bound += Bound.span(span) }
-        return [UInt8](unsafeUninitializedCapacity: bound) { buffer, count in
-            let start = buffer.baseAddress!
-            var out = ProtobufCursor(start)
-            out.message(1) { out in  // ExportTraceServiceRequest.resource_spans
-                out.message(1) { out in  // ResourceSpans.resource
-                    for entry in resource.attributes.entries { out.keyValue(1, entry.key, entry.value) }
+        // Spans, attributes and links are read in place through buffer pointers: iterating the
+        // arrays would copy each element (a retain and release of every string and array in it).
+        spans.withUnsafeBufferPointer { spans in
+            var bound = 64 + Bound.attributes(resource.attributes) + Bound.string(scope.name) + Bound.string(scope.version ?? "")
+            for i in spans.indices { bound += Bound.span(spans[i]) }
+            return [UInt8](unsafeUninitializedCapacity: bound) { buffer, count in
+                let start = buffer.baseAddress!
+                var out = ProtobufCursor(start)
+                let request = out.beginMessage(1)  // ExportTraceServiceRequest.resource_spans
+                let resourceMessage = out.beginMessage(1)  // ResourceSpans.resource
+                out.attributes(1, resource.attributes)
+                out.endMessage(resourceMessage)
+                let scopeSpans = out.beginMessage(2)  // ResourceSpans.scope_spans
+                let scopeMessage = out.beginMessage(1)  // ScopeSpans.scope
+                out.string(1, scope.name)
+                if let version = scope.version { out.string(2, version) }
+                out.endMessage(scopeMessage)
+                for i in spans.indices {
+                    let span = out.beginMessage(2)  // ScopeSpans.spans
+                    writeSpan(spans[i], to: &out)
+                    out.endMessage(span)
                 }
-                out.message(2) { out in  // ResourceSpans.scope_spans
-                    out.message(1) { out in  // ScopeSpans.scope
-                        out.string(1, scope.name)
-                        if let version = scope.version { out.string(2, version) }
-                    }
-                    for span in spans { out.message(2) { writeSpan(span, to: &$0) } }
-                }
+                out.endMessage(scopeSpans)
+                out.endMessage(request)
+                count = out.position - start
+                precondition(count <= bound, "OTLP protobuf encoder wrote \(count) bytes into room for \(bound)")
             }
-            count = out.position - start
-            precondition(count <= bound, "OTLP protobuf encoder wrote \(count) bytes into room for \(bound)")
         }
     }
 
@@ -42,34 +51,41 @@ public enum OTLPProtobufEncoder {
         out.varint(6, UInt64(span.kind.rawValue))
         out.fixed64(7, span.startTimeUnixNano)
         out.fixed64(8, span.endTimeUnixNano)
-        for entry in span.attributes.entries { out.keyValue(9, entry.key, entry.value) }
+        out.attributes(9, span.attributes)
         out.varint(10, UInt64(span.droppedAttributesCount))
-        for event in span.events {
-            out.message(11) { out in
-                out.fixed64(1, event.timeUnixNano)
-                out.string(2, event.name)
-                for entry in event.attributes.entries { out.keyValue(3, entry.key, entry.value) }
+        span.events.withUnsafeBufferPointer { events in
+            for i in events.indices {
+                let event = out.beginMessage(11)
+                out.fixed64(1, events[i].timeUnixNano)
+                out.string(2, events[i].name)
+                out.attributes(3, events[i].attributes)
+                out.endMessage(event)
             }
         }
         out.varint(12, UInt64(span.droppedEventsCount))
-        for link in span.links {
-            out.message(13) { out in
-                out.traceID(1, link.context.traceID)
-                out.spanID(2, link.context.spanID)
-                if !link.context.traceState.isEmpty { out.string(3, link.context.traceState.description) }
-                for entry in link.attributes.entries { out.keyValue(4, entry.key, entry.value) }
-                out.fixed32(6, OTLPSpanFlags.value(link.context.flags, isRemote: link.context.isRemote))
+        span.links.withUnsafeBufferPointer { links in
+            for i in links.indices {
+                let link = out.beginMessage(13)
+                out.traceID(1, links[i].context.traceID)
+                out.spanID(2, links[i].context.spanID)
+                if !links[i].context.traceState.isEmpty { out.string(3, links[i].context.traceState.description) }
+                out.attributes(4, links[i].attributes)
+                out.fixed32(6, OTLPSpanFlags.value(links[i].context.flags, isRemote: links[i].context.isRemote))
+                out.endMessage(link)
             }
         }
         out.varint(14, UInt64(span.droppedLinksCount))
         switch span.status {
         case .unset: break
-        case .ok: out.message(15) { $0.varint(3, 1) }
+        case .ok:
+            let status = out.beginMessage(15)
+            out.varint(3, 1)
+            out.endMessage(status)
         case .error(let message):
-            out.message(15) { out in
-                if let message { out.string(2, message) }
-                out.varint(3, 2)
-            }
+            let status = out.beginMessage(15)
+            if let message { out.string(2, message) }
+            out.varint(3, 2)
+            out.endMessage(status)
         }
         out.fixed32(16, OTLPSpanFlags.value(span.context.flags, isRemote: span.parentIsRemote))
     }
@@ -92,7 +108,11 @@ public enum OTLPProtobufEncoder {
         }
 
         static func attributes(_ attributes: SpanAttributes) -> Int {
-            attributes.entries.reduce(0) { $0 + frame + string($1.key) + value($1.value) }
+            attributes.entries.withUnsafeBufferPointer { entries in
+                var n = 0
+                for i in entries.indices { n += frame + string(entries[i].key) + value(entries[i].value) }
+                return n
+            }
         }
 
         static func span(_ span: SpanData) -> Int {
@@ -100,8 +120,14 @@ public enum OTLPProtobufEncoder {
             var n = frame + 38 + 44 + 18 + 7 + 2 * frame + 11 + string(span.name) + traceState(span.context.traceState)
                 + attributes(span.attributes)
             if case .error(let message?) = span.status { n += string(message) }
-            for event in span.events { n += frame + 9 + string(event.name) + attributes(event.attributes) }
-            for link in span.links { n += frame + 28 + 7 + traceState(link.context.traceState) + attributes(link.attributes) }
+            span.events.withUnsafeBufferPointer { events in
+                for i in events.indices { n += frame + 9 + string(events[i].name) + attributes(events[i].attributes) }
+            }
+            span.links.withUnsafeBufferPointer { links in
+                for i in links.indices {
+                    n += frame + 28 + 7 + traceState(links[i].context.traceState) + attributes(links[i].attributes)
+                }
+            }
             return n
         }
     }
@@ -161,12 +187,23 @@ struct ProtobufCursor {
 
     /// A string field, left out when empty.
     mutating func string(_ field: Int, _ value: String) {
-        var value = value
-        value.withUTF8 { bytes in
-            guard !bytes.isEmpty else { return }
-            tag(field, 2)
+        guard !value.isEmpty else { return }
+        tag(field, 2)
+        bytes(value)
+    }
+
+    /// A string's length and UTF-8 bytes, read in place (a native string's are contiguous).
+    private mutating func bytes(_ value: String) {
+        let done: Void? = value.utf8.withContiguousStorageIfAvailable { bytes in
             rawVarint(UInt64(bytes.count))
             cursor.write(bytes)
+        }
+        if done == nil {
+            var copy = value
+            copy.withUTF8 { bytes in
+                rawVarint(UInt64(bytes.count))
+                cursor.write(bytes)
+            }
         }
     }
 
@@ -185,13 +222,17 @@ struct ProtobufCursor {
         cursor.skip(8)
     }
 
-    /// A nested message written by `body`. Its length gets one byte first; a body of 128 bytes
-    /// or more is moved up to make room for the longer length.
-    mutating func message(_ field: Int, _ body: (inout ProtobufCursor) -> Void) {
+    /// Starts a nested message: its tag, then a one-byte length slot that `endMessage` fills.
+    mutating func beginMessage(_ field: Int) -> UnsafeMutablePointer<UInt8> {
         tag(field, 2)
         let slot = cursor.position
         cursor.skip(1)
-        body(&self)
+        return slot
+    }
+
+    /// Ends the message begun at `slot`: writes its length there, first moving a body of 128
+    /// bytes or more up to make room for the longer length.
+    mutating func endMessage(_ slot: UnsafeMutablePointer<UInt8>) {
         let length = cursor.position - slot - 1
         guard length >= 0x80 else {
             slot.pointee = UInt8(length)
@@ -209,11 +250,17 @@ struct ProtobufCursor {
         cursor.skip(length)
     }
 
-    /// `opentelemetry.proto.common.v1.KeyValue` as field `field`.
-    mutating func keyValue(_ field: Int, _ key: String, _ value: SpanAttribute) {
-        message(field) { out in
-            out.string(1, key)
-            out.message(2) { $0.anyValue(value) }
+    /// Every attribute as a `KeyValue` in field `field`.
+    mutating func attributes(_ field: Int, _ attributes: SpanAttributes) {
+        attributes.entries.withUnsafeBufferPointer { entries in
+            for i in entries.indices {
+                let keyValue = beginMessage(field)
+                string(1, entries[i].key)
+                let value = beginMessage(2)
+                anyValue(entries[i].value)
+                endMessage(value)
+                endMessage(keyValue)
+            }
         }
     }
 
@@ -222,12 +269,8 @@ struct ProtobufCursor {
     mutating func anyValue(_ value: SpanAttribute) {
         switch value {
         case .string(let s):
-            var s = s
-            s.withUTF8 { bytes in
-                tag(1, 2)
-                rawVarint(UInt64(bytes.count))
-                cursor.write(bytes)
-            }
+            tag(1, 2)
+            bytes(s)
         case .bool(let b):
             tag(2, 0)
             cursor.write(b ? 1 : 0)
@@ -238,9 +281,13 @@ struct ProtobufCursor {
             tag(4, 1)
             littleEndian(d.bitPattern)
         case .stringArray(let values):
-            message(5) { out in  // ArrayValue
-                for s in values { out.message(1) { $0.anyValue(.string(s)) } }
+            let array = beginMessage(5)  // ArrayValue
+            for s in values {
+                let value = beginMessage(1)
+                anyValue(.string(s))
+                endMessage(value)
             }
+            endMessage(array)
         }
     }
 }
