@@ -35,7 +35,9 @@ public struct TracingMiddleware: HTTPMiddleware {
             return
         }
         let (trace, span) = tracer.startSpanIfRecording(context: ServiceContext(traceContext: parent), ofKind: .server) {
-            var attributes = SpanAttributes(minimumCapacity: 5)
+            // Room for these five, the status code and a few a handler adds (the inference
+            // service adds two), so the list is allocated once.
+            var attributes = SpanAttributes(minimumCapacity: 10)
             attributes["http.request.method"] = .string(request.method.description)
             attributes["http.route"] = .string(context.route)
             attributes["url.path"] = .string(request.path)

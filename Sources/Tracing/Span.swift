@@ -128,6 +128,23 @@ public final class Span: Sendable {
         }
     }
 
+    /// Links this span to several contexts under one lock, with room made for them at once
+    /// (a batch span links every member request).
+    public func addLinks<S: Sequence>(_ contexts: S) where S.Element == TraceContext {
+        guard isRecording else { return }
+        state.withLock { state in
+            guard !state.ended else { return }
+            state.links.reserveCapacity(min(state.links.count + contexts.underestimatedCount, limits.maxLinks))
+            for context in contexts {
+                if state.links.count < limits.maxLinks {
+                    state.links.append(SpanLink(context))
+                } else {
+                    state.droppedLinks += 1
+                }
+            }
+        }
+    }
+
     /// Sets the status. `.ok` is final; `.unset` is ignored (OpenTelemetry trace API, Set Status).
     public func setStatus(_ status: SpanStatus) {
         guard isRecording else { return }

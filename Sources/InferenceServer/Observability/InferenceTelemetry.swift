@@ -140,11 +140,7 @@ final class InferenceTelemetry: BatcherObserver, InferenceObserver, Sendable {
                 "inference.batch.requests": .int(members.count),
             ])
         }
-        if span.isRecording {
-            for member in members {
-                if let context = member.traceContext { span.addLink(context) }
-            }
-        }
+        if span.isRecording { span.addLinks(members.lazy.compactMap(\.traceContext)) }
         return span
     }
 
