@@ -1,11 +1,19 @@
 #!/usr/bin/env bash
 # Telemetry cost on POST /v2/models/mlp/infer, measured so that a shared, noisy machine hurts both
 # sides alike. Each round reports both servers' req/s and CPU µs per request (user + system CPU of
-# the process over the run, divided by its requests). Two methods (METHOD=...):
-#   alternate (default)  the load on one CPU (wrk, the OTLP sink) and the server on another
+# the process over the run, divided by its requests). Three methods (METHOD=...):
+#   alternate            the load on one CPU (wrk, the OTLP sink) and the server on another
 #                        (taskset); baseline and measured server run in turn, each a fresh process
 #                        (a process's own speed varies by a few percent: memory placement), which
 #                        one goes first alternates, at the given concurrency (default 64).
+#   same-cpu (default)   both servers at once on the same CPU, fresh processes each round, each
+#                        loaded by its own wrk from the other CPUs at the given concurrency
+#                        (default 64 each): a shared machine's slow and fast seconds fall on both
+#                        alike, and the scheduler shares the CPU between them, so their req/s ratio
+#                        is their cost ratio. CPU per request is read per process with nanosecond
+#                        precision (the threads' schedstat). The steadiest of the three: its A/A
+#                        pair stays within ±1.5% and repeated runs agree, where the alternate
+#                        method's medians moved by 3-4 points between runs on a busy machine.
 #   side-by-side         two servers at once on all CPUs, each loaded by its own wrk in the same
 #                        seconds (default concurrency 32 each).
 # Pairs (baseline → measured):
@@ -15,11 +23,12 @@
 #   same            metrics → metrics: the method's own noise (ideally 0)
 #   tracing         tracing off (telemetry on, OTEL_SDK_DISABLED=true) → tracing at 100% sampling
 #                   exported over OTLP/HTTP to tools/otlp_sink.py
-# Access logs go to /dev/null. Writes bench/results/telemetry-ab.md (side-by-side:
-# bench/results/telemetry-ab-side-by-side.md; with MEASURED_BIN: bench/results/builds-ab.md).
+# Access logs go to /dev/null. Writes bench/results/telemetry-ab.md (alternate:
+# bench/results/telemetry-ab-alternate.md; side-by-side: bench/results/telemetry-ab-side-by-side.md;
+# with MEASURED_BIN: bench/results/builds-ab.md).
 #
 # Usage: bench/telemetry-ab.sh [seconds per round] [rounds] [connections per server]
-#   METHOD=alternate|side-by-side
+#   METHOD=same-cpu|alternate|side-by-side
 #   MODES="same metrics ..."   pairs to measure (default: all five)
 #   BIN=path          pd-inference binary to test (default: release build of this tree)
 #   BASELINE=path     a second binary (e.g. an older revision) measured the same way afterwards
@@ -29,16 +38,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
-METHOD=${METHOD:-alternate}
+METHOD=${METHOD:-same-cpu}
 case $METHOD in
   alternate) SECS=${1:-4}; ROUNDS=${2:-12}; CONNS=${3:-64} ;;
+  same-cpu) SECS=${1:-4}; ROUNDS=${2:-20}; CONNS=${3:-64} ;;
   side-by-side) SECS=${1:-6}; ROUNDS=${2:-6}; CONNS=${3:-32} ;;
-  *) echo "METHOD must be alternate or side-by-side, not '$METHOD'" >&2; exit 2 ;;
+  *) echo "METHOD must be alternate, same-cpu or side-by-side, not '$METHOD'" >&2; exit 2 ;;
 esac
 MODES=${MODES:-same metrics metrics-errors access-log tracing}
-if [ "$METHOD" = alternate ]; then
+if [ "$METHOD" != side-by-side ]; then
   cpus=$(nproc)
-  [ "$cpus" -ge 2 ] || { echo "METHOD=alternate needs 2 CPUs (server on one, load on the others)" >&2; exit 2; }
+  [ "$cpus" -ge 2 ] || { echo "METHOD=$METHOD needs 2 CPUs (servers on one, load on the others)" >&2; exit 2; }
   SERVER_CPU=$((cpus - 1))
   # This shell and everything it starts (wrk, the sink) run on the other CPUs; servers get their own.
   taskset -pc "0-$((cpus - 2))" $$ >/dev/null
@@ -120,10 +130,58 @@ alternate() {  # alternate LABEL BIN MODE : baseline and measured server in turn
   done
 }
 
+thread_cpu_ns() {  # thread_cpu_ns PID: CPU time of all the process's threads so far, in ns
+  cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ ns += $1 } END { printf "%d", ns }'
+}
+
+requests_of() {  # requests_of WRK_OUTPUT_FILE
+  awk '/ requests in / { print $1 }' "$1"
+}
+
+same_cpu() {  # same_cpu LABEL BIN MODE : baseline and measured server at once on one CPU, fresh each round
+  local label=$1 bin=$2 mode=$3 round side
+  for round in $(seq 1 "$ROUNDS"); do
+    local order=(a b)
+    if [ $((round % 2)) -eq 0 ]; then order=(b a); fi
+    local -A pid port cpu0 rps cpu
+    for side in "${order[@]}"; do
+      local config=$mode side_bin=${MEASURED_BIN:-$bin}
+      if [ "$side" = a ]; then config=$(baseline_of "$mode"); side_bin=$bin; fi
+      read -r "pid[$side]" "port[$side]" < <(start_server "$side_bin" "$config")
+      pids+=("${pid[$side]}")
+    done
+    for side in a b; do wait_http "http://127.0.0.1:${port[$side]}/readyz"; done
+    local warm=()
+    for side in a b; do  # warm-up, both at once
+      wrk -t1 -c"$CONNS" -d1s -s bench/infer.lua "http://127.0.0.1:${port[$side]}/v2/models/mlp/infer" >/dev/null &
+      warm+=($!)
+    done
+    wait "${warm[@]}"
+    for side in a b; do cpu0[$side]=$(thread_cpu_ns "${pid[$side]}"); done
+    local loads=()
+    for side in "${order[@]}"; do
+      wrk -t1 -c"$CONNS" -d"${SECS}s" -s bench/infer.lua "http://127.0.0.1:${port[$side]}/v2/models/mlp/infer" >"$work/$side" &
+      loads+=($!)
+    done
+    wait "${loads[@]}"
+    for side in a b; do
+      local n; n=$(requests_of "$work/$side")
+      rps[$side]=$(awk -v n="$n" -v s="$SECS" 'BEGIN { printf "%.0f", n / s }')
+      cpu[$side]=$(awk -v a="${cpu0[$side]}" -v b="$(thread_cpu_ns "${pid[$side]}")" -v n="$n" 'BEGIN { printf "%.2f", (b - a) / 1000 / (n > 0 ? n : 1) }')
+      kill -TERM "${pid[$side]}"
+    done
+    wait "${pid[a]}" "${pid[b]}" 2>/dev/null || true
+    echo "$label $mode $round ${rps[a]} ${cpu[a]} ${rps[b]} ${cpu[b]}" >>"$work/rows"
+  done
+}
+
 for mode in $MODES; do
   if [ "$METHOD" = alternate ]; then
     alternate after "$BIN" "$mode"
     if [ -n "${BASELINE:-}" ]; then alternate before "$BASELINE" "$mode"; fi
+  elif [ "$METHOD" = same-cpu ]; then
+    same_cpu after "$BIN" "$mode"
+    if [ -n "${BASELINE:-}" ]; then same_cpu before "$BASELINE" "$mode"; fi
   else
     pair after "$BIN" "$mode"
     if [ -n "${BASELINE:-}" ]; then pair before "$BASELINE" "$mode"; fi
@@ -132,6 +190,7 @@ done
 
 out=bench/results/telemetry-ab.md
 [ "$METHOD" = side-by-side ] && out=bench/results/telemetry-ab-side-by-side.md
+[ "$METHOD" = alternate ] && out=bench/results/telemetry-ab-alternate.md
 [ -n "${MEASURED_BIN:-}" ] && out=bench/results/builds-ab.md
 mkdir -p bench/results
 python3 - "$work/rows" "$SECS" "$ROUNDS" "$CONNS" "${BASELINE:+yes}" "$METHOD" "${SERVER_CPU:-}" "${MEASURED_BIN:+yes}" "$MODES" >"$out" <<'PY'
@@ -156,7 +215,14 @@ print()
 print(f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%dT%H:%MZ}, revision {rev}, "
       f"{os.cpu_count()} CPUs, load average {' '.join(load)}. Command: `{cmd}`.")
 print()
-if method == "alternate":
+if method == "same-cpu":
+    print(f"Both servers, the baseline and the configuration under test, run at once on CPU {server_cpu} (taskset), each "
+          f"a fresh process every round (which starts first alternates), each loaded by its own `wrk -t1 -c{conns} "
+          f"-d{secs}s` from the other CPUs in the same seconds after a 1 s warm-up of both; {rounds} rounds. The scheduler "
+          "shares the one CPU between them, so the cheaper server answers more requests: their req/s ratio is the cost "
+          "ratio, and the shared machine's slow and fast moments fall on both alike. CPU µs per request is each "
+          "process's own CPU time (the sum of its threads' schedstat, in ns) over its requests. Access logs go to /dev/null.")
+elif method == "alternate":
     print(f"The server runs alone on CPU {server_cpu} (taskset), the load (`wrk -t2 -c{conns} -d{secs}s`, after a 1 s "
           "warm-up) and the OTLP sink on the other CPUs. In each round the baseline and the configuration under "
           "test run in turn, each as a fresh process (which goes first alternates), so drifts of the shared "
@@ -201,17 +267,23 @@ def median_interval(values):
 def percent(x):
     return f"{x * 100:+.1f}%"
 
-print("| build | mode | median baseline CPU µs/req | median measured CPU µs/req | CPU per request | req/s (median of per-round ratios) | req/s, 95% interval of that median |")
-print("|---|---|---|---|---|---|---|")
+print("| build | mode | median baseline CPU µs/req | median measured CPU µs/req | CPU per request (median of per-round ratios) | its 95% interval | req/s (median of per-round ratios) | its 95% interval |")
+print("|---|---|---|---|---|---|---|---|")
 for (label, mode), rs in data.items():
     off = statistics.median(r[1] for r in rs)
     on = statistics.median(r[3] for r in rs)
-    cpu = statistics.median(r[3] / r[1] - 1 for r in rs)
-    ratios = [r[2] / r[0] - 1 for r in rs]
-    interval = median_interval(ratios)
-    shown = f"{percent(interval[0])} to {percent(interval[1])}" if interval else f"needs at least 6 rounds"
-    print(f"| {label} | {mode} | {off:.1f} | {on:.1f} | {percent(cpu)} | {percent(statistics.median(ratios))} | {shown} |")
+    cells = []
+    for ratios in ([r[3] / r[1] - 1 for r in rs], [r[2] / r[0] - 1 for r in rs]):
+        interval = median_interval(ratios)
+        cells += [percent(statistics.median(ratios)),
+                  f"{percent(interval[0])} to {percent(interval[1])}" if interval else "needs 6 rounds or more"]
+    print(f"| {label} | {mode} | {off:.1f} | {on:.1f} | " + " | ".join(cells) + " |")
 print()
+if method == "same-cpu":
+    print("With both servers on one CPU, how the scheduler shares it moves each round's req/s ratio by several "
+          "percent either way, while CPU per request is measured per process: at an equal share of the CPU the "
+          "req/s ratio is the inverse of the CPU-per-request ratio (+5% CPU per request is −4.8% req/s).")
+    print()
 print("The interval is distribution-free (order statistics of the per-round ratios): the true median ratio "
       "lies in it with at least 95% probability if rounds are independent; more rounds narrow it.")
 PY
