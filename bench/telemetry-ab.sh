@@ -200,7 +200,8 @@ rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=Tru
 # The results file itself is being written: it does not make the revision dirty.
 dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!bench/results"],
                        capture_output=True, text=True).stdout.strip()
-rev += " (with uncommitted changes)" if dirty else ""
+changed = sorted({line[3:].strip() for line in dirty.splitlines()})
+rev += f" (with uncommitted changes to {', '.join(changed[:5])}{' …' if len(changed) > 5 else ''})" if dirty else ""
 load = open("/proc/loadavg").read().split()[:3]
 cmd = f"METHOD={method} bench/telemetry-ab.sh {secs} {rounds} {conns}"
 if modes != "same metrics metrics-errors access-log tracing":
