@@ -1,11 +1,19 @@
 #!/usr/bin/env bash
 # /healthz on pd-inference against nginx serving a small response, both with 2 workers on loopback,
-# interleaved rounds in one run. Writes bench/results/http-vs-nginx.md.
+# in one run. Two methods (METHOD=...):
+#   turns (default)  the servers are loaded in turn, which one goes first alternating by round;
+#                    writes bench/results/http-vs-nginx.md
+#   together         both servers loaded at once in every round, each by its own wrk, so the
+#                    shared machine's slow and fast seconds fall on both alike and their req/s
+#                    ratio is their cost ratio on the same CPUs; writes
+#                    bench/results/http-vs-nginx-together.md
 # Usage: bench/http-vs-nginx.sh [seconds per round] [rounds]   (needs wrk and nginx from Debian)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
 SECS=${1:-8}; ROUNDS=${2:-3}; CONNS=64
+METHOD=${METHOD:-turns}
+case $METHOD in turns | together) ;; *) echo "METHOD must be turns or together, not '$METHOD'" >&2; exit 2 ;; esac
 command -v wrk >/dev/null && command -v nginx >/dev/null || apt-get install -y -qq wrk nginx-light >/dev/null
 swift build -c release --product pd-inference >/dev/null
 work=$(mktemp -d)
@@ -37,21 +45,28 @@ sleep 0.5
 # nginx's master forks workers: sum CPU over the master's children.
 
 out=bench/results/http-vs-nginx.md
+command="bench/http-vs-nginx.sh $SECS $ROUNDS"
+how="$ROUNDS interleaved rounds (which server goes first alternates)"
+if [ "$METHOD" = together ]; then
+  out=bench/results/http-vs-nginx-together.md
+  command="METHOD=together $command"
+  how="$ROUNDS rounds, both servers loaded at once by their own wrk (which starts first alternates)"
+fi
 mkdir -p bench/results
 {
   echo "# /healthz: pd-inference vs nginx"
   echo
-  echo "$(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), wrk -t2 -c$CONNS -d${SECS}s, $ROUNDS interleaved rounds (which server goes first alternates)."
-  echo "Command: \`bench/http-vs-nginx.sh $SECS $ROUNDS\`. CPU µs/request is the server's user+system CPU over the run divided by requests."
+  echo "$(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), wrk -t2 -c$CONNS -d${SECS}s, $how."
+  echo "Command: \`$command\`. CPU µs/request is the server's user+system CPU over the run divided by requests."
   echo
   echo "| round | server | req/s | CPU µs/req | p50 ms | p99 ms | non-2xx |"
   echo "|---|---|---|---|---|---|---|"
 } >"$out"
 pd_total=0; ng_total=0
+# Each measurement writes its table row to a file, so the two can also run at once.
 run_pd() {
   read -r rps cpu p50 p99 reqs errs < <(run_wrk "http://127.0.0.1:$PD_PORT/healthz" $CONNS "$SECS" "$PD_PID")
-  echo "| $round | pd-inference | $rps | $cpu | $p50 | $p99 | $errs |" >>"$out"
-  pd_total=$((pd_total + rps))
+  echo "| $round | pd-inference | $rps | $cpu | $p50 | $p99 | $errs |" >"$work/pd.row"
 }
 run_nginx() {
   # nginx work happens in its worker processes; measure their CPU together.
@@ -64,16 +79,29 @@ run_nginx() {
     /^ +50%/ { p50 = ms($2) } /^ +99%/ { p99 = ms($2) } / requests in / { reqs = $1 }
     /Non-2xx or 3xx/ { errs += $NF } /Requests\/sec/ { rps = $2 }
     END { printf "%.0f %.2f %.3f %.3f %d %d\n", rps, (after - before) * 1e6 / (reqs > 0 ? reqs : 1), p50, p99, reqs, errs }')
-  echo "| $round | nginx | $rps | $cpu | $p50 | $p99 | $errs |" >>"$out"
-  ng_total=$((ng_total + rps))
+  echo "| $round | nginx | $rps | $cpu | $p50 | $p99 | $errs |" >"$work/nginx.row"
 }
+ratios=()
 for round in $(seq 1 "$ROUNDS"); do
   # Which server goes first alternates, so a drift of the shared machine within a round favours neither.
-  if [ $((round % 2)) -eq 1 ]; then run_pd; run_nginx; else run_nginx; run_pd; fi
+  first=run_pd; second=run_nginx
+  if [ $((round % 2)) -eq 0 ]; then first=run_nginx; second=run_pd; fi
+  if [ "$METHOD" = together ]; then
+    $first & a=$!
+    $second & b=$!
+    wait "$a" "$b"
+  else
+    $first; $second
+  fi
+  cat "$work/pd.row" "$work/nginx.row" >>"$out"
+  pd_rps=$(awk -F'|' '{ print $4 + 0 }' "$work/pd.row"); ng_rps=$(awk -F'|' '{ print $4 + 0 }' "$work/nginx.row")
+  pd_total=$((pd_total + pd_rps)); ng_total=$((ng_total + ng_rps))
+  ratios+=("$(awk -v a="$pd_rps" -v b="$ng_rps" 'BEGIN { printf "%.3f", a / b }')")
 done
 ratio=$(awk -v a="$pd_total" -v b="$ng_total" 'BEGIN { printf "%.2f", a / b }')
+median=$(printf '%s\n' "${ratios[@]}" | sort -n | awk '{ v[NR] = $1 } END { printf "%.2f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }')
 {
   echo
-  echo "Throughput ratio pd-inference / nginx (sum over rounds): **${ratio}x**."
+  echo "Throughput ratio pd-inference / nginx (sum over rounds): **${ratio}x**; median of the per-round ratios ${median}x (rounds: ${ratios[*]})."
 } >>"$out"
 cat "$out"
