@@ -7,6 +7,8 @@
 #                    shared machine's slow and fast seconds fall on both alike and their req/s
 #                    ratio is their cost ratio on the same CPUs; writes
 #                    bench/results/http-vs-nginx-together.md
+# PD_ENV="NAME=value ..." starts pd-inference with those settings (e.g. TELEMETRY_ENABLED=false, as
+# nginx runs with access_log off); its results go to a file named after them.
 # Usage: bench/http-vs-nginx.sh [seconds per round] [rounds]   (needs wrk and nginx from Debian)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,7 +22,8 @@ work=$(mktemp -d)
 trap 'kill $PD_PID $NGINX_PID 2>/dev/null || true; rm -rf "$work"' EXIT
 
 PD_PORT=$(free_port)
-HOST=127.0.0.1 PORT=$PD_PORT HTTP_THREADS=2 .build/release/pd-inference >"$work/pd.log" 2>&1 &
+read -r -a pd_env <<<"${PD_ENV:-}"
+env HOST=127.0.0.1 PORT=$PD_PORT HTTP_THREADS=2 "${pd_env[@]}" .build/release/pd-inference >"$work/pd.log" 2>&1 &
 PD_PID=$!
 NG_PORT=$(free_port)
 cat >"$work/nginx.conf" <<CONF
@@ -52,9 +55,13 @@ if [ "$METHOD" = together ]; then
   command="METHOD=together $command"
   how="$ROUNDS rounds, both servers loaded at once by their own wrk (which starts first alternates)"
 fi
+if [ -n "${PD_ENV:-}" ]; then
+  out=${out%.md}-$(echo "$PD_ENV" | tr 'A-Z =' 'a-z_-' | tr -cd 'a-z0-9_-').md
+  command="PD_ENV=\"$PD_ENV\" $command"
+fi
 mkdir -p bench/results
 {
-  echo "# /healthz: pd-inference vs nginx"
+  echo "# /healthz: pd-inference${PD_ENV:+ ($PD_ENV)} vs nginx"
   echo
   echo "$(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), wrk -t2 -c$CONNS -d${SECS}s, $how."
   echo "Command: \`$command\`. CPU µs/request is the server's user+system CPU over the run divided by requests."
