@@ -130,11 +130,12 @@ public final class Span: Sendable {
 
     /// Links this span to several contexts under one lock, with room made for them at once
     /// (a batch span links every member request).
-    public func addLinks<S: Sequence>(_ contexts: S) where S.Element == TraceContext {
+    public func addLinks<C: Collection>(_ contexts: C) where C.Element == TraceContext {
         guard isRecording else { return }
+        let count = contexts.count  // one pass for a lazily filtered collection: cheap next to the growth it saves
         state.withLock { state in
             guard !state.ended else { return }
-            state.links.reserveCapacity(min(state.links.count + contexts.underestimatedCount, limits.maxLinks))
+            state.links.reserveCapacity(min(state.links.count + count, limits.maxLinks))
             for context in contexts {
                 if state.links.count < limits.maxLinks {
                     state.links.append(SpanLink(context))
