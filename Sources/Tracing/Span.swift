@@ -119,12 +119,7 @@ public final class Span: Sendable {
     public func addLink(_ context: TraceContext, attributes: SpanAttributes = [:]) {
         guard isRecording else { return }
         state.withLock { state in
-            guard !state.ended else { return }
-            if state.links.count < limits.maxLinks {
-                state.links.append(SpanLink(context, attributes: attributes))
-            } else {
-                state.droppedLinks += 1
-            }
+            if !state.ended { Span.link(SpanLink(context, attributes: attributes), in: &state, limits: limits) }
         }
     }
 
@@ -136,13 +131,7 @@ public final class Span: Sendable {
         state.withLock { state in
             guard !state.ended else { return }
             state.links.reserveCapacity(min(state.links.count + count, limits.maxLinks))
-            for context in contexts {
-                if state.links.count < limits.maxLinks {
-                    state.links.append(SpanLink(context))
-                } else {
-                    state.droppedLinks += 1
-                }
-            }
+            for context in contexts { Span.link(SpanLink(context), in: &state, limits: limits) }
         }
     }
 
@@ -177,6 +166,10 @@ public final class Span: Sendable {
 
     private static func set(_ key: String, _ value: SpanAttribute, in state: inout State, limits: SpanLimits) {
         if !state.attributes.set(key, value, limit: limits.maxAttributes) { state.droppedAttributes += 1 }
+    }
+
+    private static func link(_ link: SpanLink, in state: inout State, limits: SpanLimits) {
+        if state.links.count < limits.maxLinks { state.links.append(link) } else { state.droppedLinks += 1 }
     }
 }
 

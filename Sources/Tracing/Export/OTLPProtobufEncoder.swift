@@ -192,18 +192,12 @@ struct ProtobufCursor {
         bytes(value)
     }
 
-    /// A string's length and UTF-8 bytes, read in place (a native string's are contiguous).
+    /// A string's length and UTF-8 bytes.
     private mutating func bytes(_ value: String) {
-        let done: Void? = value.utf8.withContiguousStorageIfAvailable { bytes in
+        var value = value
+        value.withUTF8 { bytes in
             rawVarint(UInt64(bytes.count))
             cursor.write(bytes)
-        }
-        if done == nil {
-            var copy = value
-            copy.withUTF8 { bytes in
-                rawVarint(UInt64(bytes.count))
-                cursor.write(bytes)
-            }
         }
     }
 
