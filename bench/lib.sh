@@ -6,6 +6,12 @@ cpu_seconds() {
   awk -v hz="$(getconf CLK_TCK)" '{ print ($14 + $15) / hz }' "/proc/$1/stat"
 }
 
+# CPU time of all a process's threads so far, in nanoseconds (schedstat: finer than cpu_seconds'
+# clock ticks, but threads that have exited are not counted).
+thread_cpu_ns() {
+  cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ ns += $1 } END { printf "%d", ns }'
+}
+
 # Resident memory of a process in MiB.
 rss_mib() { awk '/VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
 

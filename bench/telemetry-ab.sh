@@ -88,10 +88,14 @@ baseline_of() {  # the configuration MODE is compared against
   case $1 in tracing | same) echo metrics ;; access-log) echo metrics-errors ;; *) echo off ;; esac
 }
 
+start_side() {  # start_side a|b BIN MODE → prints "pid port": MODE's baseline (a) or MODE itself (b)
+  if [ "$1" = a ]; then start_server "$2" "$(baseline_of "$3")"; else start_server "${MEASURED_BIN:-$2}" "$3"; fi
+}
+
 pair() {  # pair LABEL BIN MODE : MODE's baseline and MODE of BIN side by side, ROUNDS times
   local label=$1 bin=$2 mode=$3
-  read -r pid_a port_a < <(start_server "$bin" "$(baseline_of "$mode")")
-  read -r pid_b port_b < <(start_server "${MEASURED_BIN:-$bin}" "$mode")
+  read -r pid_a port_a < <(start_side a "$bin" "$mode")
+  read -r pid_b port_b < <(start_side b "$bin" "$mode")
   pids+=("$pid_a" "$pid_b")
   wait_http "http://127.0.0.1:$port_a/readyz"; wait_http "http://127.0.0.1:$port_b/readyz"
   for round in $(seq 1 "$ROUNDS"); do
@@ -117,9 +121,7 @@ alternate() {  # alternate LABEL BIN MODE : baseline and measured server in turn
     local order=(a b)
     if [ $((round % 2)) -eq 0 ]; then order=(b a); fi
     for side in "${order[@]}"; do
-      local config=$mode side_bin=${MEASURED_BIN:-$bin}
-      if [ "$side" = a ]; then config=$(baseline_of "$mode"); side_bin=$bin; fi
-      read -r pid port < <(start_server "$side_bin" "$config")
+      read -r pid port < <(start_side "$side" "$bin" "$mode")
       pids+=("$pid")
       wait_http "http://127.0.0.1:$port/readyz"
       wrk -t2 -c"$CONNS" -d1s -s bench/infer.lua "http://127.0.0.1:$port/v2/models/mlp/infer" >/dev/null  # warm-up
@@ -128,10 +130,6 @@ alternate() {  # alternate LABEL BIN MODE : baseline and measured server in turn
     done
     echo "$label $mode $round ${rps[a]} ${cpu[a]} ${rps[b]} ${cpu[b]}" >>"$work/rows"
   done
-}
-
-thread_cpu_ns() {  # thread_cpu_ns PID: CPU time of all the process's threads so far, in ns
-  cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ ns += $1 } END { printf "%d", ns }'
 }
 
 requests_of() {  # requests_of WRK_OUTPUT_FILE
@@ -145,9 +143,7 @@ same_cpu() {  # same_cpu LABEL BIN MODE : baseline and measured server at once o
     if [ $((round % 2)) -eq 0 ]; then order=(b a); fi
     local -A pid port cpu0 rps cpu
     for side in "${order[@]}"; do
-      local config=$mode side_bin=${MEASURED_BIN:-$bin}
-      if [ "$side" = a ]; then config=$(baseline_of "$mode"); side_bin=$bin; fi
-      read -r "pid[$side]" "port[$side]" < <(start_server "$side_bin" "$config")
+      read -r "pid[$side]" "port[$side]" < <(start_side "$side" "$bin" "$mode")
       pids+=("${pid[$side]}")
     done
     for side in a b; do wait_http "http://127.0.0.1:${port[$side]}/readyz"; done
