@@ -72,6 +72,17 @@ import Testing
         expectONNXError(.unsupported, containing: ["labels", "STRING"]) { _ = try InferenceSession(bytes: s.build(), baseDirectory: nil) }
     }
 
+    /// A shape of 2^40 elements with no values behind it is refused before anything is
+    /// allocated (fuzz/regressions/onnx-loader/initializer-shape-without-values.onnx).
+    @Test func initializerShapeWithoutValuesIsRefusedBeforeAllocating() {
+        var b = ModelBuilder()
+        b.nodes = [NodeSpec(op: "Add", inputs: ["x", "k"], outputs: ["y"], name: "shift")]
+        b.initializers = [TensorSpec(name: "k", dims: [1 << 20, 1 << 20], floats: [1], encoding: .packed)]
+        b.inputs = [("x", 1, [2])]
+        b.outputs = [("y", 1, [2])]
+        expectONNXError(.malformed, containing: ["k", "float_data", "1 values"]) { _ = try InferenceSession(bytes: b.build(), baseDirectory: nil) }
+    }
+
     @Test func runtimeShapeErrorNamesNodeAndOp() throws {
         var b = ModelBuilder()
         b.nodes = [NodeSpec(op: "MatMul", inputs: ["a", "b"], outputs: ["y"], name: "proj")]

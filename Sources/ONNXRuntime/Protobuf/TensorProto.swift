@@ -103,31 +103,31 @@ public struct TensorProto: Sendable {
             }
             return try Self.fromRaw(rawData, type: type, shape: shape)
         }
-        func check(_ n: Int, _ field: String) throws {
-            guard n == count else { throw ONNXError(.malformed, "\(context): \(field) has \(n) values, shape \(shape) needs \(count)") }
+        // The values must be there before the tensor is allocated: a shape alone (up to 2^40
+        // elements) must not reserve memory its data does not back.
+        let (values, field): (Int, String) = switch type {
+        case .float32: (floatData.count, "float_data")
+        case .float64: (doubleData.count, "double_data")
+        case .int64: (int64Data.count, "int64_data")
+        case .int32, .int8, .uint8, .bool: (int32Data.count, "int32_data")
         }
+        guard values == count else { throw ONNXError(.malformed, "\(context): \(field) has \(values) values, shape \(shape) needs \(count)") }
         let tensor = Tensor(dataType: type, shape: shape)
         let p = tensor.storage.pointer
         switch type {
         case .float32:
-            try check(floatData.count, "float_data")
             floatData.withUnsafeBytes { p.copyMemory(from: $0.baseAddress!, byteCount: byteCount) }
         case .float64:
-            try check(doubleData.count, "double_data")
             doubleData.withUnsafeBytes { p.copyMemory(from: $0.baseAddress!, byteCount: byteCount) }
         case .int64:
-            try check(int64Data.count, "int64_data")
             int64Data.withUnsafeBytes { p.copyMemory(from: $0.baseAddress!, byteCount: byteCount) }
         case .int32:
-            try check(int32Data.count, "int32_data")
             let q = p.assumingMemoryBound(to: Int32.self)
             for i in 0..<count { q[i] = Int32(truncatingIfNeeded: int32Data[i]) }
         case .int8, .uint8:
-            try check(int32Data.count, "int32_data")
             let q = p.assumingMemoryBound(to: UInt8.self)
             for i in 0..<count { q[i] = UInt8(truncatingIfNeeded: int32Data[i]) }
         case .bool:
-            try check(int32Data.count, "int32_data")
             let q = p.assumingMemoryBound(to: Bool.self)
             for i in 0..<count { q[i] = int32Data[i] != 0 }
         }
