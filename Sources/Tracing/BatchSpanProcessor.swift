@@ -6,8 +6,13 @@ import TelemetryCore
 /// or unreachable collector never slows a request. The queue is bounded: when it is full,
 /// spans are dropped and counted (`droppedSpans`), never waited for.
 ///
-/// Export happens when `maxExportBatchSize` spans are queued or every `scheduleDelay`,
-/// whichever comes first; `forceFlush` and `shutdown` drain the queue.
+/// A full batch (`maxExportBatchSize` spans) is exported as soon as it is queued; what is left
+/// over goes out every `scheduleDelay`, and `forceFlush` and `shutdown` drain the queue. Under
+/// steady load every export is a full batch, so the cost of each request to the collector is
+/// shared by as many spans as allowed.
+///
+/// Spans are queued straight into the batch that will be exported: a full batch is handed to
+/// the exporter as it is, never copied or split, and its storage comes back for reuse.
 public final class BatchSpanProcessor: SpanProcessor {
     public struct Configuration: Sendable {
         public var maxQueueSize: Int
@@ -24,12 +29,31 @@ public final class BatchSpanProcessor: SpanProcessor {
     }
 
     private struct State {
-        var queue: [SpanData] = []
+        /// Full batches, oldest first.
+        var full: [[SpanData]] = []
+        /// The batch being filled.
+        var filling: [SpanData] = []
+        /// Spans in `full` and `filling`.
+        var count = 0
+        /// Emptied batches, their storage kept for the next ones.
+        var spare: [[SpanData]] = []
         var flushRequested = 0
         var flushCompleted = 0
         var shuttingDown = false
         var finished = false
         var workerSignalled = false
+
+        /// The oldest full batch or, when `everything` is set, what is being filled; its place is
+        /// taken by `empty` (whose storage is kept).
+        mutating func take(everything: Bool, replacingWith empty: inout [SpanData]) {
+            if !full.isEmpty {
+                swap(&empty, &full[0])
+                spare.append(full.removeFirst())
+            } else if everything {
+                swap(&empty, &filling)
+            }
+            count -= empty.count
+        }
     }
 
     public let configuration: Configuration
@@ -56,22 +80,26 @@ public final class BatchSpanProcessor: SpanProcessor {
     /// The part of `droppedSpans` whose export failed.
     public var failedSpans: Int { failed.load(ordering: .relaxed) }
     /// Spans waiting in the queue.
-    public var queueDepth: Int { state.withLock { $0.queue.count } }
+    public var queueDepth: Int { state.withLock { $0.count } }
 
     public func onEnd(_ span: consuming SpanData) {
         // Taken (moved) into the queue under the lock: capturing the span would copy it.
         var pending: SpanData? = consume span
+        let batchSize = configuration.maxExportBatchSize
         let signal: Bool = state.withLock { state in
-            guard !state.shuttingDown, state.queue.count < configuration.maxQueueSize else {
+            guard !state.shuttingDown, state.count < configuration.maxQueueSize else {
                 overflowed.wrappingAdd(1, ordering: .relaxed)
                 return false
             }
-            state.queue.append(pending.take()!)
-            if state.queue.count >= configuration.maxExportBatchSize && !state.workerSignalled {
-                state.workerSignalled = true
-                return true
-            }
-            return false
+            if state.filling.capacity == 0 { state.filling.reserveCapacity(batchSize) }
+            state.filling.append(pending.take()!)
+            state.count += 1
+            guard state.filling.count >= batchSize else { return false }
+            state.full.append(state.spare.popLast() ?? [])
+            swap(&state.full[state.full.count - 1], &state.filling)
+            if state.workerSignalled { return false }
+            state.workerSignalled = true
+            return true
         }
         if signal { wakeUp.signal() }
     }
@@ -105,29 +133,17 @@ public final class BatchSpanProcessor: SpanProcessor {
     private func run() {
         var failureLog = ExportFailureLog()
         let delay = configuration.scheduleDelay.nanosecondsClamped
-        // Swapped with the queue, so both keep their capacity and nothing is copied.
         var batch: [SpanData] = []
-        batch.reserveCapacity(configuration.maxExportBatchSize)
         while true {
-            _ = wakeUp.wait(timeoutNanoseconds: delay)
+            let signalled = wakeUp.wait(timeoutNanoseconds: delay)
             let (flushTarget, flushPending, shuttingDown) = state.withLock { state in
                 state.workerSignalled = false
                 return (state.flushRequested, state.flushRequested > state.flushCompleted, state.shuttingDown)
             }
-            // Drain everything queued so far, one batch at a time. A timer tick or a full batch
-            // also lands here; partial batches go out on the timer.
+            // Full batches always; the partial one on the timer, a flush or the shutdown.
+            let everything = !signalled || flushPending || shuttingDown
             while true {
-                state.withLock { state in
-                    // The whole queue when it fits one batch (the usual case): a swap, not a copy
-                    // and a shift of everything behind it while request threads wait for the lock.
-                    if state.queue.count <= configuration.maxExportBatchSize {
-                        swap(&batch, &state.queue)
-                    } else {
-                        let n = configuration.maxExportBatchSize
-                        batch.append(contentsOf: state.queue.prefix(n))
-                        state.queue.removeFirst(n)
-                    }
-                }
+                state.withLock { $0.take(everything: everything, replacingWith: &batch) }
                 if batch.isEmpty { break }
                 switch exporter.export(batch) {
                 case .success: exported.wrappingAdd(batch.count, ordering: .relaxed)
@@ -141,8 +157,10 @@ public final class BatchSpanProcessor: SpanProcessor {
                 exporter.shutdown()
                 state.withLock { state in
                     // Anything that raced in after the last drain is counted, not silently lost.
-                    overflowed.wrappingAdd(state.queue.count, ordering: .relaxed)
-                    state.queue.removeAll()
+                    overflowed.wrappingAdd(state.count, ordering: .relaxed)
+                    state.full.removeAll()
+                    state.filling.removeAll()
+                    state.count = 0
                     state.flushCompleted = state.flushRequested
                     state.finished = true
                 }

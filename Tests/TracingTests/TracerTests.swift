@@ -15,6 +15,15 @@ final class GateExporter: SpanExporter {
     }
 }
 
+/// Records the size of every batch it is given.
+final class BatchSizeRecorder: SpanExporter {
+    let sizes = Mutex<[Int]>([])
+    func export(_ batch: [SpanData]) -> SpanExportResult {
+        sizes.withLock { $0.append(batch.count) }
+        return .success
+    }
+}
+
 @Suite struct TracerTests {
     func context(sampled: Bool, remote: Bool, low: UInt64 = 1) -> TraceContext {
         TraceContext(traceID: TraceID(high: 1, low: low), spanID: SpanID(7), flags: sampled ? .sampled : [], isRemote: remote)
@@ -257,6 +266,25 @@ final class GateExporter: SpanExporter {
         #expect(exporter.hasShutDown)
         #expect(processor.exportedSpans == 3)
         #expect(processor.droppedSpans == 0)
+    }
+
+    /// A full batch goes out at once and whole (not split or merged with what follows); the rest
+    /// waits for the timer or a flush, so under load every request to the collector is a full batch.
+    @Test func batchProcessorExportsFullBatchesAndLeavesTheRestForTheTimer() async throws {
+        let exporter = BatchSizeRecorder()
+        let processor = BatchSpanProcessor(exporter: exporter, configuration: .init(
+            maxQueueSize: 100, maxExportBatchSize: 4, scheduleDelay: .seconds(60)))
+        let tracer = Tracer(sampler: .alwaysOn, processor: processor)
+        for i in 0..<10 { tracer.startSpan("s\(i)", context: .topLevel).end() }
+        for _ in 0..<200 where exporter.sizes.withLock({ $0.count }) < 2 { try await Task.sleep(for: .milliseconds(5)) }
+        try await Task.sleep(for: .milliseconds(50))
+        #expect(exporter.sizes.withLock { $0 } == [4, 4])
+        #expect(processor.queueDepth == 2)
+        #expect(processor.forceFlush(timeout: .seconds(5)))
+        #expect(exporter.sizes.withLock { $0 } == [4, 4, 2])
+        #expect(processor.queueDepth == 0)
+        #expect(processor.shutdown(timeout: .seconds(5)))
+        #expect(processor.exportedSpans == 10)
     }
 
     @Test func batchProcessorExportsOnTheTimer() async throws {
