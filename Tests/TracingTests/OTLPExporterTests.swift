@@ -307,6 +307,24 @@ import TelemetryCore
         #expect(busy.header("retry-after") == "3")
         #expect(!busy.keepAlive)
 
+        // Split anywhere, one byte at a time, or in one piece: the same head, and the body read.
+        let whole = Array("HTTP/1.1 200 OK\r\nContent-Type:  application/json \r\nCONTENT-LENGTH: 2\r\n\r\n{}".utf8)
+        for cut in 0...whole.count {
+            var split = HTTPResponseParser()
+            let first = split.feed(Array(whole[..<cut]))
+            let action = cut == whole.count ? first : split.feed(Array(whole[cut...]))
+            guard case .complete(let head) = action else {
+                Issue.record("not complete when split at \(cut): \(action)")
+                continue
+            }
+            #expect(head.status == 200 && head.keepAlive)
+            #expect(head.header("Content-Type") == "application/json" && head.header("content-length") == "2")
+        }
+        var bytewise = HTTPResponseParser()
+        let actions = whole.map { bytewise.feed([$0]) }
+        #expect(actions.dropLast().allSatisfy { $0 == .needMore })
+        if case .complete = actions.last {} else { Issue.record("byte-by-byte response not complete") }
+
         var broken = HTTPResponseParser()
         if case .failed = broken.feed(Array("SMTP ready\r\n\r\n".utf8)) {} else { Issue.record("accepted a bad status line") }
     }

@@ -89,10 +89,15 @@ struct HTTPClientError: Error, Sendable, CustomStringConvertible {
 final class BlockingHTTPClient {
     let url: HTTPURL
     private var fd: Int32 = -1
+    /// Responses are read into this, allocated once.
+    private let receiveBuffer = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: 16 * 1024)
 
     init(url: HTTPURL) { self.url = url }
 
-    deinit { close() }
+    deinit {
+        close()
+        receiveBuffer.deallocate()
+    }
 
     func close() {
         if fd >= 0 {
@@ -211,12 +216,11 @@ final class BlockingHTTPClient {
 
     private func readResponse(deadline: UInt64) throws(HTTPClientError) -> HTTPResponseHead {
         var parser = HTTPResponseParser()
-        var buffer = [UInt8](repeating: 0, count: 16 * 1024)
         while true {
-            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            let n = recv(fd, receiveBuffer.baseAddress, receiveBuffer.count, 0)
             var action: HTTPResponseParser.Action
             if n > 0 {
-                action = parser.feed(Array(buffer[0..<n]))
+                action = parser.feed(UnsafeBufferPointer(rebasing: receiveBuffer[..<n]))
             } else if n == 0 {
                 action = parser.feedEndOfStream()
             } else {

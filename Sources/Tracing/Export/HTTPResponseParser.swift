@@ -8,12 +8,15 @@ struct HTTPResponseHead: Sendable, Equatable {
     var keepAlive: Bool
 
     struct Header: Sendable, Equatable {
+        /// Lowercase.
         var name: String
         var value: String
     }
 
+    /// The value of the first header named `name` (any case).
     func header(_ name: String) -> String? {
-        headers.first { $0.name.lowercased() == name.lowercased() }?.value
+        let key = name.lowercased()
+        return headers.first { $0.name == key }?.value
     }
 }
 
@@ -46,33 +49,44 @@ struct HTTPResponseParser {
     init() {}
 
     mutating func feed(_ bytes: [UInt8]) -> Action {
+        bytes.withUnsafeBufferPointer { feed($0) }
+    }
+
+    mutating func feed(_ bytes: UnsafeBufferPointer<UInt8>) -> Action {
         var i = 0
         while i < bytes.count {
             switch state {
             case .head:
-                line.append(bytes[i])
-                i += 1
-                if line.count > HTTPResponseParser.maxHeadBytes { return .failed("response head too large") }
-                if line.count >= 4, line[line.count - 4..<line.count].elementsEqual([13, 10, 13, 10]) {
-                    switch parseHead(line) {
-                    case .failure(let failure): return .failed(failure.message)
-                    case .success(let head):
-                        line.removeAll(keepingCapacity: true)
-                        if (100..<200).contains(head.status) { continue }  // interim response
-                        response = head
-                        let length = head.header("content-length").flatMap { Int($0.trimmingSpaces) }
-                        let chunked = head.header("transfer-encoding")?.lowercased().contains("chunked") ?? false
-                        if head.status == 204 || head.status == 304 {
-                            state = .done
-                        } else if chunked {
-                            state = .chunkSize
-                        } else if let length {
-                            guard length >= 0 else { return .failed("negative Content-Length") }
-                            state = length == 0 ? .done : .fixedBody(remaining: length)
-                        } else {
-                            state = .untilClose
-                            response!.keepAlive = false
-                        }
+                // The chunk is appended whole and searched where it joins what came before; bytes
+                // past the head are then handed to the states that follow.
+                let before = line.count
+                line.append(contentsOf: bytes[i...])
+                guard let end = HTTPResponseParser.endOfHead(line, searchingFrom: max(0, before - 3)) else {
+                    if line.count > HTTPResponseParser.maxHeadBytes { return .failed("response head too large") }
+                    i = bytes.count
+                    continue
+                }
+                if end > HTTPResponseParser.maxHeadBytes { return .failed("response head too large") }
+                i += end - before
+                let parsed = HTTPResponseParser.parseHead(line[..<end])
+                line.removeAll(keepingCapacity: true)
+                switch parsed {
+                case .failure(let failure): return .failed(failure.message)
+                case .success(let head):
+                    if (100..<200).contains(head.status) { continue }  // interim response
+                    response = head
+                    let length = head.header("content-length").flatMap { Int($0) }
+                    let chunked = head.header("transfer-encoding")?.lowercased().contains("chunked") ?? false
+                    if head.status == 204 || head.status == 304 {
+                        state = .done
+                    } else if chunked {
+                        state = .chunkSize
+                    } else if let length {
+                        guard length >= 0 else { return .failed("negative Content-Length") }
+                        state = length == 0 ? .done : .fixedBody(remaining: length)
+                    } else {
+                        state = .untilClose
+                        response!.keepAlive = false
                     }
                 }
             case .fixedBody(let remaining):
@@ -137,20 +151,52 @@ struct HTTPResponseParser {
         }
     }
 
-    private func parseHead(_ bytes: [UInt8]) -> Result<HTTPResponseHead, ParseFailure> {
-        let text = String(decoding: bytes, as: UTF8.self)
-        var lines = text.split(separator: "\r\n", omittingEmptySubsequences: true)
-        guard !lines.isEmpty else { return .failure(ParseFailure("empty response head")) }
-        let statusLine = lines.removeFirst()
-        let parts = statusLine.split(separator: " ", maxSplits: 2, omittingEmptySubsequences: true)
-        guard parts.count >= 2, parts[0].hasPrefix("HTTP/1."), let status = Int(parts[1]), (100...999).contains(status)
+    /// Where the head ends (just past its CR LF CR LF), looking from `start`.
+    static func endOfHead(_ bytes: [UInt8], searchingFrom start: Int) -> Int? {
+        var i = start
+        while i + 3 < bytes.count {
+            if bytes[i + 3] != 10 {
+                i += bytes[i + 3] == 13 ? 1 : 4  // no LF here: the terminator cannot end before i + 4
+            } else if bytes[i] == 13 && bytes[i + 1] == 10 && bytes[i + 2] == 13 {
+                return i + 4
+            } else {
+                i += 1
+            }
+        }
+        return nil
+    }
+
+    /// The status line and header lines (each ending in CR LF), read as bytes: header names are
+    /// lowercased, values trimmed of spaces and tabs.
+    static func parseHead(_ bytes: ArraySlice<UInt8>) -> Result<HTTPResponseHead, ParseFailure> {
+        var lines: [ArraySlice<UInt8>] = []
+        var start = bytes.startIndex
+        while let lf = bytes[start...].firstIndex(of: 10) {
+            let end = lf > start && bytes[lf - 1] == 13 ? lf - 1 : lf
+            if end > start { lines.append(bytes[start..<end]) }
+            start = lf + 1
+        }
+        guard let statusLine = lines.first else { return .failure(ParseFailure("empty response head")) }
+        // "HTTP/1.x NNN reason"
+        let version = Array("HTTP/1.".utf8)
+        guard statusLine.count >= 12, statusLine.prefix(7).elementsEqual(version),
+              statusLine[statusLine.startIndex + 8] == 32,
+              let status = Int(String(decoding: statusLine.dropFirst(9).prefix(3), as: UTF8.self)),
+              (100...999).contains(status), statusLine.count == 12 || statusLine[statusLine.startIndex + 12] == 32
         else { return .failure(ParseFailure("bad status line")) }
         var headers: [HTTPResponseHead.Header] = []
-        for line in lines {
-            guard let colon = line.firstIndex(of: ":") else { return .failure(ParseFailure("bad header line")) }
-            headers.append(.init(name: String(line[..<colon]), value: line[line.index(after: colon)...].trimmingSpaces))
+        for line in lines.dropFirst() {
+            guard let colon = line.firstIndex(of: 58), colon > line.startIndex else {
+                return .failure(ParseFailure("bad header line"))
+            }
+            let name = line[..<colon].map { $0 >= 65 && $0 <= 90 ? $0 + 32 : $0 }
+            var value = line[(colon + 1)...]
+            while let first = value.first, first == 32 || first == 9 { value.removeFirst() }
+            while let last = value.last, last == 32 || last == 9 { value.removeLast() }
+            headers.append(.init(name: String(decoding: name, as: UTF8.self), value: String(decoding: value, as: UTF8.self)))
         }
-        var head = HTTPResponseHead(status: status, headers: headers, keepAlive: parts[0] != "HTTP/1.0")
+        var head = HTTPResponseHead(status: status, headers: headers,
+                                    keepAlive: statusLine[statusLine.startIndex + 7] != UInt8(ascii: "0"))
         if let connection = head.header("connection")?.lowercased() {
             if connection.contains("close") { head.keepAlive = false }
             if connection.contains("keep-alive") { head.keepAlive = true }
