@@ -15,7 +15,7 @@ public enum OTLPProtobufEncoder {
         // arrays would copy each element (a retain and release of every string and array in it).
         spans.withUnsafeBufferPointer { spans in
             var bound = 64 + Bound.attributes(resource.attributes) + Bound.string(scope.name) + Bound.string(scope.version ?? "")
-            for i in spans.indices { bound += Bound.span(spans[i]) }
+            for i in spans.indices { bound += Bound.span(spans.baseAddress! + i) }
             return [UInt8](unsafeUninitializedCapacity: bound) { buffer, count in
                 let start = buffer.baseAddress!
                 var out = ProtobufCursor(start)
@@ -30,7 +30,7 @@ public enum OTLPProtobufEncoder {
                 out.endMessage(scopeMessage)
                 for i in spans.indices {
                     let span = out.beginMessage(2)  // ScopeSpans.spans
-                    writeSpan(spans[i], to: &out)
+                    writeSpan(spans.baseAddress! + i, to: &out)
                     out.endMessage(span)
                 }
                 out.endMessage(scopeSpans)
@@ -41,19 +41,19 @@ public enum OTLPProtobufEncoder {
         }
     }
 
-    /// `opentelemetry.proto.trace.v1.Span`.
-    static func writeSpan(_ span: SpanData, to out: inout ProtobufCursor) {
-        out.traceID(1, span.context.traceID)
-        out.spanID(2, span.context.spanID)
-        if !span.context.traceState.isEmpty { out.string(3, span.context.traceState.description) }
-        if let parent = span.parentSpanID { out.spanID(4, parent) }
-        out.string(5, span.name)
-        out.varint(6, UInt64(span.kind.rawValue))
-        out.fixed64(7, span.startTimeUnixNano)
-        out.fixed64(8, span.endTimeUnixNano)
-        out.attributes(9, span.attributes)
-        out.varint(10, UInt64(span.droppedAttributesCount))
-        span.events.withUnsafeBufferPointer { events in
+    /// `opentelemetry.proto.trace.v1.Span`, read in place (a `SpanData` argument would be a copy of it).
+    static func writeSpan(_ span: UnsafePointer<SpanData>, to out: inout ProtobufCursor) {
+        out.traceID(1, span.pointee.context.traceID)
+        out.spanID(2, span.pointee.context.spanID)
+        if !span.pointee.context.traceState.isEmpty { out.string(3, span.pointee.context.traceState.description) }
+        if let parent = span.pointee.parentSpanID { out.spanID(4, parent) }
+        out.string(5, span.pointee.name)
+        out.varint(6, UInt64(span.pointee.kind.rawValue))
+        out.fixed64(7, span.pointee.startTimeUnixNano)
+        out.fixed64(8, span.pointee.endTimeUnixNano)
+        out.attributes(9, span.pointee.attributes)
+        out.varint(10, UInt64(span.pointee.droppedAttributesCount))
+        span.pointee.events.withUnsafeBufferPointer { events in
             for i in events.indices {
                 let event = out.beginMessage(11)
                 out.fixed64(1, events[i].timeUnixNano)
@@ -62,8 +62,8 @@ public enum OTLPProtobufEncoder {
                 out.endMessage(event)
             }
         }
-        out.varint(12, UInt64(span.droppedEventsCount))
-        span.links.withUnsafeBufferPointer { links in
+        out.varint(12, UInt64(span.pointee.droppedEventsCount))
+        span.pointee.links.withUnsafeBufferPointer { links in
             for i in links.indices {
                 let link = out.beginMessage(13)
                 out.traceID(1, links[i].context.traceID)
@@ -74,8 +74,8 @@ public enum OTLPProtobufEncoder {
                 out.endMessage(link)
             }
         }
-        out.varint(14, UInt64(span.droppedLinksCount))
-        switch span.status {
+        out.varint(14, UInt64(span.pointee.droppedLinksCount))
+        switch span.pointee.status {
         case .unset: break
         case .ok:
             let status = out.beginMessage(15)
@@ -87,7 +87,7 @@ public enum OTLPProtobufEncoder {
             out.varint(3, 2)
             out.endMessage(status)
         }
-        out.fixed32(16, OTLPSpanFlags.value(span.context.flags, isRemote: span.parentIsRemote))
+        out.fixed32(16, OTLPSpanFlags.value(span.pointee.context.flags, isRemote: span.pointee.parentIsRemote))
     }
 
     /// The most bytes each part can take: every tag and length at its longest.
@@ -115,15 +115,15 @@ public enum OTLPProtobufEncoder {
             }
         }
 
-        static func span(_ span: SpanData) -> Int {
+        static func span(_ span: UnsafePointer<SpanData>) -> Int {
             // Frame; ids 18 + 10 + 10; kind, dropped counts 4 × 11; times 18; flags 7; status.
-            var n = frame + 38 + 44 + 18 + 7 + 2 * frame + 11 + string(span.name) + traceState(span.context.traceState)
-                + attributes(span.attributes)
-            if case .error(let message?) = span.status { n += string(message) }
-            span.events.withUnsafeBufferPointer { events in
+            var n = frame + 38 + 44 + 18 + 7 + 2 * frame + 11 + string(span.pointee.name) + traceState(span.pointee.context.traceState)
+                + attributes(span.pointee.attributes)
+            if case .error(let message?) = span.pointee.status { n += string(message) }
+            span.pointee.events.withUnsafeBufferPointer { events in
                 for i in events.indices { n += frame + 9 + string(events[i].name) + attributes(events[i].attributes) }
             }
-            span.links.withUnsafeBufferPointer { links in
+            span.pointee.links.withUnsafeBufferPointer { links in
                 for i in links.indices {
                     n += frame + 28 + 7 + traceState(links[i].context.traceState) + attributes(links[i].attributes)
                 }
