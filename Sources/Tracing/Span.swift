@@ -123,15 +123,18 @@ public final class Span: Sendable {
         }
     }
 
-    /// Links this span to several contexts under one lock, with room made for them at once
-    /// (a batch span links every member request).
-    public func addLinks<C: Collection>(_ contexts: C) where C.Element == TraceContext {
-        guard isRecording else { return }
-        let count = contexts.count  // one pass for a lazily filtered collection: cheap next to the growth it saves
+    /// Adds several links under one lock (a batch span links every member request). The first
+    /// links a span gets are kept as the array given, without a copy.
+    public func addLinks(_ links: [SpanLink]) {
+        guard isRecording, !links.isEmpty else { return }
         state.withLock { state in
             guard !state.ended else { return }
-            state.links.reserveCapacity(min(state.links.count + count, limits.maxLinks))
-            for context in contexts { Span.link(SpanLink(context), in: &state, limits: limits) }
+            if state.links.isEmpty && links.count <= limits.maxLinks {
+                state.links = links
+                return
+            }
+            state.links.reserveCapacity(min(state.links.count + links.count, limits.maxLinks))
+            for link in links { Span.link(link, in: &state, limits: limits) }
         }
     }
 

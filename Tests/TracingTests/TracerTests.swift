@@ -190,7 +190,7 @@ final class BatchSizeRecorder: SpanExporter {
         span.setAttribute("a", 10)  // replacing an existing key is always allowed
         span.addEvent("e1")
         span.addEvent("e2")
-        let linked = (1...3).map { TraceContext(traceID: TraceID(high: 0, low: UInt64($0)), spanID: SpanID(UInt64($0))) }
+        let linked = (1...3).map { SpanLink(TraceContext(traceID: TraceID(high: 0, low: UInt64($0)), spanID: SpanID(UInt64($0)))) }
         span.addLinks(linked)
         span.end()
         span.addLinks(linked)  // after the end: ignored
@@ -199,7 +199,7 @@ final class BatchSizeRecorder: SpanExporter {
         #expect(data.attributes["a"] == .int(10))
         #expect(data.droppedAttributesCount == 1)
         #expect(data.droppedEventsCount == 1)
-        #expect(data.links.map(\.context.traceID) == [linked[0].traceID])
+        #expect(data.links.map(\.context.traceID) == [linked[0].context.traceID])
         #expect(data.droppedLinksCount == 2)
     }
 

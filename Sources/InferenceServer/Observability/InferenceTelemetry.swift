@@ -132,16 +132,29 @@ final class InferenceTelemetry: BatcherObserver, InferenceObserver, Sendable {
     func batchStarted(model: String, version: String, batchID: UInt64, trigger: BatchTrigger,
                       members: [BatchRecord.Member], startedAt: UInt64) -> (any Sendable)? {
         guard let tracer else { return nil }
+        let rows = members.reduce(0) { $0 + $1.rows }
         let span = tracer.startSpan(context: .topLevel, ofKind: .internal,
                                     at: WallClock.unixNanos(monotonic: startedAt)) {
             ("inference.batch", [
                 "inference.model.name": .string(model), "inference.model.version": .string(version),
                 "inference.batch.id": .int(batchID), "inference.batch.trigger": .string(trigger.rawValue),
-                "inference.batch.requests": .int(members.count),
+                "inference.batch.requests": .int(members.count), "inference.batch.size": .int(rows),
             ])
         }
-        if span.isRecording { span.addLinks(members.lazy.compactMap(\.traceContext)) }
-        return span
+        if span.isRecording {
+            // A plain loop: a lazy compactMap here runs unspecialized through Span's generic
+            // code in another module, with a type-metadata lookup per element.
+            var links: [SpanLink] = []
+            links.reserveCapacity(members.count)
+            for i in members.indices {
+                if let context = members[i].traceContext { links.append(SpanLink(context)) }
+            }
+            span.addLinks(links)
+        }
+        return BatchTrace(span: span, memberAttributes: [
+            "inference.batch.id": .int(batchID), "inference.batch.size": .int(rows),
+            "inference.batch.trigger": .string(trigger.rawValue),
+        ])
     }
 
     func batchFinished(_ record: BatchRecord) {
@@ -151,16 +164,16 @@ final class InferenceTelemetry: BatcherObserver, InferenceObserver, Sendable {
             s.batchSize.observe(Double(e.batchRows))
             s.batches[e.trigger]?.increment()
         }
-        let span = e.observerContext as? Span
+        let span = (e.observerContext as? BatchTrace)?.span
         if let span, span.isRecording, let tracer {
-            span.setAttribute("inference.batch.size", .int(e.batchRows))
             let clock = WallClock()
-            for (name, start, end) in [("batch.assemble", e.startedAt, e.assembledAt), ("model.run", e.assembledAt, e.ranAt),
-                                       ("batch.scatter", e.ranAt, e.finishedAt)] {
-                let failed = name == "model.run" ? record.error : nil
+            func step(_ name: String, _ start: UInt64, _ end: UInt64, status: SpanStatus = .unset) {
                 tracer.recordSpan(name, parent: span.traceContext, start: clock.unixNanos(monotonic: start),
-                                  end: clock.unixNanos(monotonic: end), status: failed.map { .error(message: $0) } ?? .unset)
+                                  end: clock.unixNanos(monotonic: end), status: status)
             }
+            step("batch.assemble", e.startedAt, e.assembledAt)
+            step("model.run", e.assembledAt, e.ranAt, status: record.error.map { .error(message: $0) } ?? .unset)
+            step("batch.scatter", e.ranAt, e.finishedAt)
             if let error = record.error { span.setStatus(.error(message: error)) }
             span.end(at: clock.unixNanos(monotonic: e.finishedAt))
         }
@@ -212,12 +225,25 @@ final class InferenceTelemetry: BatcherObserver, InferenceObserver, Sendable {
         let clock = WallClock()
         let queue = tracer.recordSpan("inference.queue", parent: span.traceContext,
                                       start: clock.unixNanos(monotonic: e.enqueuedAt), end: clock.unixNanos(monotonic: e.startedAt))
-        let batch = (e.observerContext as? Span).map { [SpanLink($0.traceContext)] } ?? []
+        let batch = e.observerContext as? BatchTrace
         tracer.recordSpan("inference.execute", parent: queue,
                           start: clock.unixNanos(monotonic: e.startedAt), end: clock.unixNanos(monotonic: e.finishedAt),
-                          attributes: ["inference.batch.id": .int(e.batchID), "inference.batch.size": .int(e.batchRows),
-                                       "inference.batch.trigger": .string(e.trigger.rawValue)],
-                          links: batch, status: error.map { .error(message: $0.message) } ?? .unset)
+                          attributes: batch?.memberAttributes ?? [:], links: batch?.memberLinks ?? [],
+                          status: error.map { .error(message: $0.message) } ?? .unset)
+    }
+}
+
+/// A batch's span, and the attributes and link its members' `inference.execute` spans share: made
+/// once per batch, so each member's span holds references to them instead of its own copies.
+final class BatchTrace: Sendable {
+    let span: Span
+    let memberAttributes: SpanAttributes
+    let memberLinks: [SpanLink]
+
+    init(span: Span, memberAttributes: SpanAttributes) {
+        self.span = span
+        self.memberAttributes = memberAttributes
+        memberLinks = [SpanLink(span.traceContext)]
     }
 }
 
