@@ -12,6 +12,37 @@ thread_cpu_ns() {
   cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ ns += $1 } END { printf "%d", ns }'
 }
 
+# start_otlp_sink DIR: an OTLP/HTTP trace sink on loopback (nginx answering 200 to POST /v1/traces,
+# one worker) that keeps up with any export rate here; prints "pid port". tools/otlp_sink.py (Python)
+# takes about 12,000 spans/s, fewer than a loaded server ends, which then drops spans instead of
+# exporting them and looks cheaper than it is.
+start_otlp_sink() {
+  local dir=$1 port
+  port=$(free_port)
+  cat >"$dir/otlp-sink.conf" <<CONF
+worker_processes 1;
+pid $dir/otlp-sink.pid;
+error_log $dir/otlp-sink-error.log;
+events { worker_connections 256; }
+http {
+  access_log off;
+  client_body_temp_path $dir; proxy_temp_path $dir; fastcgi_temp_path $dir; uwsgi_temp_path $dir; scgi_temp_path $dir;
+  server {
+    listen 127.0.0.1:$port;
+    client_max_body_size 64m;
+    location = /v1/traces { default_type application/json; return 200 "{}"; }
+  }
+}
+CONF
+  nginx -c "$dir/otlp-sink.conf" -g 'daemon off;' >/dev/null 2>&1 &
+  echo "$! $port"
+}
+
+# dropped_spans PORT: the server's pd_trace_spans_dropped_total (0 when tracing is off).
+dropped_spans() {
+  curl -fsS "http://127.0.0.1:$1/metrics" 2>/dev/null | awk '/^pd_trace_spans_dropped_total / { n = $2 } END { printf "%d", n }'
+}
+
 # Resident memory of a process in MiB.
 rss_mib() { awk '/VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
 

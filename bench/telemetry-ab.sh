@@ -9,8 +9,9 @@
 #   same-cpu (default)   both servers at once on the same CPU, fresh processes each round, each
 #                        loaded by its own wrk from the other CPUs at the given concurrency
 #                        (default 64 each): a shared machine's slow and fast seconds fall on both
-#                        alike, and the scheduler shares the CPU between them, so their req/s ratio
-#                        is their cost ratio. CPU per request is read per process with nanosecond
+#                        alike, and the scheduler gives each server (its own session: setsid and
+#                        autogroup scheduling) half of the CPU, so their req/s ratio is their cost
+#                        ratio. CPU per request is read per process with nanosecond
 #                        precision (the threads' schedstat). The steadiest of the three: its A/A
 #                        pair stays within ±1.5% and repeated runs agree, where the alternate
 #                        method's medians moved by 3-4 points between runs on a busy machine.
@@ -22,7 +23,8 @@
 #   access-log      metrics-errors → metrics (the access line of every request alone)
 #   same            metrics → metrics: the method's own noise (ideally 0)
 #   tracing         tracing off (telemetry on, OTEL_SDK_DISABLED=true) → tracing at 100% sampling
-#                   exported over OTLP/HTTP to tools/otlp_sink.py
+#                   exported over OTLP/HTTP to an nginx sink (bench/lib.sh start_otlp_sink); the
+#                   spans the measured server dropped are counted per round (they should be 0)
 # Access logs go to /dev/null. Writes bench/results/telemetry-ab.md (alternate:
 # bench/results/telemetry-ab-alternate.md; side-by-side: bench/results/telemetry-ab-side-by-side.md;
 # with MEASURED_BIN: bench/results/builds-ab.md).
@@ -56,6 +58,15 @@ if [ "$METHOD" != side-by-side ]; then
 else
   PIN=()
 fi
+SESSION=()
+AUTOGROUP=$(cat /proc/sys/kernel/sched_autogroup_enabled 2>/dev/null || echo 0)
+if [ "$METHOD" = same-cpu ]; then
+  # Each server in its own session: with autogroup scheduling the kernel shares the CPU between
+  # sessions, so each server gets half of it whatever its number of busy threads. Without it the
+  # share is per thread, and a side with one more busy thread (tracing's exporter) gets more.
+  SESSION=(setsid)
+  [ "$AUTOGROUP" = 1 ] || echo "warning: kernel.sched_autogroup_enabled is 0: the CPU is shared per thread, not per server" >&2
+fi
 if [ -z "${BIN:-}" ]; then
   SCRATCH=${SCRATCH_PATH:-.build}
   swift build -c release --scratch-path "$SCRATCH" --product pd-inference >/dev/null
@@ -66,9 +77,11 @@ pids=()
 trap 'kill "${pids[@]}" 2>/dev/null || true; rm -rf "$work"' EXIT
 python3 bench/make_body.py 1 784 >"$work/body.json"
 export BODY_FILE="$work/body.json"
-SINK_PORT=$(free_port)
-python3 tools/otlp_sink.py --port "$SINK_PORT" --quiet &
-pids+=($!)
+command -v nginx >/dev/null || { echo "the OTLP sink is nginx: apt-get install -y nginx" >&2; exit 2; }
+read -r sink_pid SINK_PORT < <(start_otlp_sink "$work")
+pids+=("$sink_pid")
+wait_sink() { curl -fsS -X POST --data-binary x "http://127.0.0.1:$SINK_PORT/v1/traces" >/dev/null 2>&1; }
+for _ in $(seq 1 50); do wait_sink && break; sleep 0.1; done
 
 start_server() {  # start_server BIN CONFIG → prints "pid port"
   local extra
@@ -80,7 +93,7 @@ start_server() {  # start_server BIN CONFIG → prints "pid port"
     tracing) extra=(TELEMETRY_ENABLED=true OTEL_TRACES_SAMPLER=always_on OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$SINK_PORT") ;;
   esac
   local port; port=$(free_port)
-  env HOST=127.0.0.1 PORT=$port MAX_QUEUE_SIZE=1024 LOG_LEVEL=info SHUTDOWN_DRAIN_SECONDS=0 "${extra[@]}" "${PIN[@]}" "$1" >/dev/null 2>&1 &
+  env HOST=127.0.0.1 PORT=$port MAX_QUEUE_SIZE=1024 LOG_LEVEL=info SHUTDOWN_DRAIN_SECONDS=0 "${extra[@]}" "${SESSION[@]}" "${PIN[@]}" "$1" >/dev/null 2>&1 &
   echo "$! $port"
 }
 
@@ -109,13 +122,13 @@ pair() {  # pair LABEL BIN MODE : MODE's baseline and MODE of BIN side by side, 
     local w2=$!
     wait "$w1" "$w2"
     read -r rps_a cpu_a _ < "$work/a"; read -r rps_b cpu_b _ < "$work/b"
-    echo "$label $mode $round $rps_a $cpu_a $rps_b $cpu_b" >>"$work/rows"
+    echo "$label $mode $round $rps_a $cpu_a $rps_b $cpu_b $(dropped_spans "$port_b")" >>"$work/rows"
   done
   kill -TERM "$pid_a" "$pid_b"; wait "$pid_a" "$pid_b" 2>/dev/null || true
 }
 
 alternate() {  # alternate LABEL BIN MODE : baseline and measured server in turn, fresh each round
-  local label=$1 bin=$2 mode=$3 round side
+  local label=$1 bin=$2 mode=$3 round side dropped
   local -A rps cpu
   for round in $(seq 1 "$ROUNDS"); do
     local order=(a b)
@@ -126,9 +139,10 @@ alternate() {  # alternate LABEL BIN MODE : baseline and measured server in turn
       wait_http "http://127.0.0.1:$port/readyz"
       wrk -t2 -c"$CONNS" -d1s -s bench/infer.lua "http://127.0.0.1:$port/v2/models/mlp/infer" >/dev/null  # warm-up
       read -r "rps[$side]" "cpu[$side]" _ < <(run_wrk "http://127.0.0.1:$port/v2/models/mlp/infer" "$CONNS" "$SECS" "$pid" bench/infer.lua)
+      [ "$side" = b ] && dropped=$(dropped_spans "$port")
       kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
     done
-    echo "$label $mode $round ${rps[a]} ${cpu[a]} ${rps[b]} ${cpu[b]}" >>"$work/rows"
+    echo "$label $mode $round ${rps[a]} ${cpu[a]} ${rps[b]} ${cpu[b]} $dropped" >>"$work/rows"
   done
 }
 
@@ -160,6 +174,7 @@ same_cpu() {  # same_cpu LABEL BIN MODE : baseline and measured server at once o
       loads+=($!)
     done
     wait "${loads[@]}"
+    local dropped; dropped=$(dropped_spans "${port[b]}")
     for side in a b; do
       local n; n=$(requests_of "$work/$side")
       rps[$side]=$(awk -v n="$n" -v s="$SECS" 'BEGIN { printf "%.0f", n / s }')
@@ -167,7 +182,7 @@ same_cpu() {  # same_cpu LABEL BIN MODE : baseline and measured server at once o
       kill -TERM "${pid[$side]}"
     done
     wait "${pid[a]}" "${pid[b]}" 2>/dev/null || true
-    echo "$label $mode $round ${rps[a]} ${cpu[a]} ${rps[b]} ${cpu[b]}" >>"$work/rows"
+    echo "$label $mode $round ${rps[a]} ${cpu[a]} ${rps[b]} ${cpu[b]} $dropped" >>"$work/rows"
   done
 }
 
@@ -189,9 +204,9 @@ out=bench/results/telemetry-ab.md
 [ "$METHOD" = alternate ] && out=bench/results/telemetry-ab-alternate.md
 [ -n "${MEASURED_BIN:-}" ] && out=bench/results/builds-ab.md
 mkdir -p bench/results
-python3 - "$work/rows" "$SECS" "$ROUNDS" "$CONNS" "${BASELINE:+yes}" "$METHOD" "${SERVER_CPU:-}" "${MEASURED_BIN:+yes}" "$MODES" >"$out" <<'PY'
+python3 - "$work/rows" "$SECS" "$ROUNDS" "$CONNS" "${BASELINE:+yes}" "$METHOD" "${SERVER_CPU:-}" "${MEASURED_BIN:+yes}" "$MODES" "$AUTOGROUP" >"$out" <<'PY'
 import sys, statistics, datetime, os, subprocess, math
-rows, secs, rounds, conns, baseline, method, server_cpu, measured_bin, modes = sys.argv[1:10]
+rows, secs, rounds, conns, baseline, method, server_cpu, measured_bin, modes, autogroup = sys.argv[1:11]
 rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip() or "unknown"
 # The results file itself is being written: it does not make the revision dirty.
 dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!bench/results"],
@@ -215,9 +230,10 @@ print()
 if method == "same-cpu":
     print(f"Both servers, the baseline and the configuration under test, run at once on CPU {server_cpu} (taskset), each "
           f"a fresh process every round (which starts first alternates), each loaded by its own `wrk -t1 -c{conns} "
-          f"-d{secs}s` from the other CPUs in the same seconds after a 1 s warm-up of both; {rounds} rounds. The scheduler "
-          "shares the one CPU between them, so the cheaper server answers more requests: their req/s ratio is the cost "
-          "ratio, and the shared machine's slow and fast moments fall on both alike. CPU µs per request is each "
+          f"-d{secs}s` from the other CPUs in the same seconds after a 1 s warm-up of both; {rounds} rounds. Each server "
+          "runs in its own session (setsid), so the kernel's autogroup scheduling gives each half of the CPU whatever its "
+          f"number of busy threads (kernel.sched_autogroup_enabled={autogroup}); the cheaper server answers more "
+          "requests: their req/s ratio is the cost ratio, and the shared machine's slow and fast moments fall on both alike. CPU µs per request is each "
           "process's own CPU time (the sum of its threads' schedstat, in ns) over its requests. Access logs go to /dev/null.")
 elif method == "alternate":
     print(f"The server runs alone on CPU {server_cpu} (taskset), the load (`wrk -t2 -c{conns} -d{secs}s`, after a 1 s "
@@ -237,16 +253,25 @@ print("- metrics-errors: TELEMETRY_ENABLED=false against metrics with access lin
 print("- access-log: metrics with ACCESS_LOG=errors against the same with an access line per request (the lines' own cost).")
 print("- same: the metrics configuration on both sides" + (" (the measured side is another build: MEASURED_BIN)." if measured_bin else ", the method's own noise."))
 print("- tracing: tracing off (telemetry on, OTEL_SDK_DISABLED=true) against tracing at 100% sampling "
-      "(OTEL_TRACES_SAMPLER=always_on), spans exported over OTLP/HTTP (protobuf, the default) to tools/otlp_sink.py.")
+      "(OTEL_TRACES_SAMPLER=always_on), spans exported over OTLP/HTTP (protobuf, the default) to a sink that keeps up (nginx answering 200 on "
+      "loopback, on the load's CPUs).")
 print("- off: TELEMETRY_ENABLED=false on both sides" + (" (the measured side is another build: MEASURED_BIN)." if measured_bin else "."))
 print()
-print("| build | mode | round | baseline req/s | measured req/s | baseline CPU µs/req | measured CPU µs/req |")
-print("|---|---|---|---|---|---|---|")
+print("| build | mode | round | baseline req/s | measured req/s | baseline CPU µs/req | measured CPU µs/req | spans dropped |")
+print("|---|---|---|---|---|---|---|---|")
 data = {}
+dropped = {}
 for line in open(rows):
-    label, mode, rnd, ra, ca, rb, cb = line.split()
+    label, mode, rnd, ra, ca, rb, cb, lost = line.split()
     data.setdefault((label, mode), []).append((float(ra), float(ca), float(rb), float(cb)))
-    print(f"| {label} | {mode} | {rnd} | {ra} | {rb} | {ca} | {cb} |")
+    dropped[(label, mode)] = dropped.get((label, mode), 0) + int(lost)
+    print(f"| {label} | {mode} | {rnd} | {ra} | {rb} | {ca} | {cb} | {lost} |")
+print()
+for (label, mode), lost in dropped.items():
+    if mode == "tracing":
+        print(f"Spans the measured server dropped ({label}, all rounds): {lost}" + (
+            " (every span ended was exported)." if lost == 0 else
+            ": those rounds measured dropping, which is cheaper than exporting, and understate the cost."))
 print()
 
 def median_interval(values):
