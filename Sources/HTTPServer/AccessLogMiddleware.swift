@@ -18,33 +18,58 @@ public final class AccessLogMiddleware: HTTPMiddleware, Sendable {
 
     public func handle(_ request: HTTPRequest, context: RequestContext, next: any HTTPResponder,
                        completion: @escaping ResponseCompletion) {
-        let quiet = quietRoutes.contains(context.route)
-        let method = request.method
+        let pending = begin(request, context: context)
         // The middleware and the context (a reference each) rather than their fields: the
         // logger and most of the context are read only when the line is written.
         next.respond(to: request, context: context) { [self, context] response in
             // What the line needs is read first, so the response is handed on without a copy.
-            let code = response.status.code
-            let bodySize = method == .HEAD ? 0 : response.body.count
+            let answered = pending.answered(response)
             completion(response)
-            guard code >= minimumStatus else { return }
-            // 503 and 504 are load shedding and deadlines, not faults: warning, so overload does not
-            // bury real errors.
-            let level: Logger.Level = code == 503 || code == 504 ? .warning
-                : code >= 500 ? .error : (quiet && code < 400 ? .debug : .info)
-            guard level >= logger.logLevel else { return }
-            let elapsed = monotonicNanos() &- context.receivedAtNanos
-            // Fields in key order, written straight into the JSON line (no metadata dictionary).
-            var fields = Logger.Fields()
-            fields.add("http.duration_ms", Double(elapsed / 1_000) / 1_000)
-            fields.add("http.request.method", method.description)
-            fields.add("http.response.body.size", bodySize)
-            fields.add("http.response.status_code", code)
-            fields.add("http.route", context.route)
-            if let model = context.parameter("model") { fields.add("model.name", model) }
-            fields.add("request.id", context.requestID)
-            logger.log(level: level, AccessLogMiddleware.message, fields: fields)
+            log(answered, context: context)
         }
+    }
+
+    /// What the line needs from the request.
+    struct Pending: Sendable {
+        let quiet: Bool
+        let method: HTTPMethod
+
+        /// What the line needs from the response: its status code and body size.
+        func answered(_ response: borrowing HTTPResponse) -> Answered {
+            Answered(pending: self, code: response.status.code, bodySize: method == .HEAD ? 0 : response.body.count)
+        }
+    }
+
+    struct Answered {
+        let pending: Pending
+        let code: Int
+        let bodySize: Int
+    }
+
+    func begin(_ request: HTTPRequest, context: RequestContext) -> Pending {
+        Pending(quiet: quietRoutes.contains(context.route), method: request.method)
+    }
+
+    /// Writes the line, if its status and level call for one (after the response was handed on).
+    func log(_ answered: Answered, context: RequestContext) {
+        let code = answered.code
+        guard code >= minimumStatus else { return }
+        // 503 and 504 are load shedding and deadlines, not faults: warning, so overload does not
+        // bury real errors.
+        let level: Logger.Level = code == 503 || code == 504 ? .warning
+            : code >= 500 ? .error : (answered.pending.quiet && code < 400 ? .debug : .info)
+        guard level >= logger.logLevel else { return }
+        let elapsed = monotonicNanos() &- context.receivedAtNanos
+        // Fields in key order, written straight into the JSON line (no metadata dictionary).
+        var fields = Logger.Fields()
+        fields.add("http.duration_ms", Double(elapsed / 1_000) / 1_000)
+        fields.add("http.request.method", answered.pending.method.description)
+        fields.add("http.response.body.size", answered.bodySize)
+        fields.add("http.response.status_code", code)
+        fields.add("http.route", context.route)
+        if let model = context.parameter("model") { fields.add("model.name", model) }
+        fields.add("request.id", context.requestID)
+        logger.log(level: level, AccessLogMiddleware.message, fields: fields)
     }
 }
 

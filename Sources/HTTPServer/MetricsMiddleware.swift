@@ -54,14 +54,16 @@ public final class MetricsMiddleware: HTTPMiddleware, Sendable {
 
     public func handle(_ request: HTTPRequest, context: RequestContext, next: any HTTPResponder,
                        completion: @escaping ResponseCompletion) {
-        let series = series(method: Self.methodLabel(request.method), route: context.route)
-        let receivedAt = context.receivedAtNanos
+        let series = begin(request, context: context)
         next.respond(to: request, context: context) { response in
-            let seconds = Double(monotonicNanos() &- receivedAt) / 1e9
-            series.requests(code: response.status.code).increment()
-            series.duration.observe(seconds, exemplarFrom: ServiceContext.current)
+            series.record(code: response.status.code, receivedAt: context.receivedAtNanos, exemplarFrom: ServiceContext.current)
             completion(response)
         }
+    }
+
+    /// The request's series, found when it arrives (see `TelemetryMiddleware`).
+    func begin(_ request: HTTPRequest, context: RequestContext) -> RouteSeries {
+        series(method: Self.methodLabel(request.method), route: context.route)
     }
 }
 
@@ -104,6 +106,13 @@ final class RouteSeries: @unchecked Sendable {
     deinit {
         slots.deinitialize(count: RouteSeries.codes.count)
         slots.deallocate()
+    }
+
+    /// Counts a response and times it from `receivedAt` (monotonic nanoseconds).
+    func record(code: Int, receivedAt: UInt64, exemplarFrom context: ServiceContext?) {
+        let seconds = Double(monotonicNanos() &- receivedAt) / 1e9
+        requests(code: code).increment()
+        duration.observe(seconds, exemplarFrom: context)
     }
 
     @inline(__always)

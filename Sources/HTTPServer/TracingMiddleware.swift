@@ -24,15 +24,30 @@ public struct TracingMiddleware: HTTPMiddleware {
 
     public func handle(_ request: HTTPRequest, context: RequestContext, next: any HTTPResponder,
                        completion: @escaping ResponseCompletion) {
+        let pending = begin(request, context: context)
+        next.respond(to: request, context: context) { (response: consuming HTTPResponse) in
+            guard let bound = finish(&response, pending) else { return completion(response) }
+            // Taken (moved) inside the closure below: capturing the response would copy it.
+            var taken: HTTPResponse? = response
+            ServiceContext.withValue(bound) { completion(taken.take()!) }
+        }
+    }
+
+    /// The request's trace identity, and its server span when it is recorded.
+    struct Pending: Sendable {
+        let trace: TraceContext
+        let span: Span?
+        /// A route answered without a recorded span: nothing is bound while its response travels.
+        let untraced: Bool
+    }
+
+    /// Starts the server span (unless the route is untraced) and binds it to the request's context.
+    func begin(_ request: HTTPRequest, context: RequestContext) -> Pending {
         let parent = propagator.extract { request.headers[$0] }
         if untracedRoutes.contains(context.route) {
             let own = TraceContext(traceID: parent?.traceID ?? TraceID.random(), spanID: SpanID.random(),
                                    flags: parent?.flags.subtracting(.sampled) ?? [], traceState: parent?.traceState ?? TraceState())
-            next.respond(to: request, context: context) { (response: consuming HTTPResponse) in
-                response.traceContext = own
-                completion(response)
-            }
-            return
+            return Pending(trace: own, span: nil, untraced: true)
         }
         let (trace, span) = tracer.startSpanIfRecording(context: ServiceContext(traceContext: parent), ofKind: .server) {
             // Room for these five, the status code and a few a handler adds (the inference
@@ -47,22 +62,22 @@ public struct TracingMiddleware: HTTPMiddleware {
         }
         // Also when unsampled: the batcher lists member trace ids from it.
         context.bind(traceContext: trace, span: span)
-        next.respond(to: request, context: context) { (response: consuming HTTPResponse) in
-            response.traceContext = trace
-            let code = response.status.code
-            // Taken (moved) inside the closures below: capturing the response would copy it.
-            var pending: HTTPResponse? = response
-            guard let span else {
-                ServiceContext.withValue(ServiceContext(traceContext: trace)) { completion(pending.take()!) }
-                return
-            }
-            span.setAttribute("http.response.status_code", .int(code))
-            if code >= 500 {
-                span.setStatus(.error(message: "HTTP \(code)"))
-            }
-            span.end()
-            ServiceContext.withValue(span.context) { completion(pending.take()!) }
+        return Pending(trace: trace, span: span, untraced: false)
+    }
+
+    /// Puts `traceparent` on the response and ends the span; returns the context to bind while
+    /// the response travels outwards (nil for an untraced route).
+    func finish(_ response: inout HTTPResponse, _ pending: Pending) -> ServiceContext? {
+        response.traceContext = pending.trace
+        if pending.untraced { return nil }
+        guard let span = pending.span else { return ServiceContext(traceContext: pending.trace) }
+        let code = response.status.code
+        span.setAttribute("http.response.status_code", .int(code))
+        if code >= 500 {
+            span.setStatus(.error(message: "HTTP \(code)"))
         }
+        span.end()
+        return span.context
     }
 }
 

@@ -118,12 +118,12 @@ public final class Application: Sendable {
         if settings.telemetryEnabled {
             let metrics = MetricsMiddleware(registry: registry)
             metricsMiddleware = metrics
-            if settings.accessLog != "off" {
-                router.add(middleware: AccessLogMiddleware(logger: Logger(label: "http"), quietRoutes: Self.quietRoutes,
-                                                           minimumStatus: settings.accessLog == "errors" ? 400 : 0))
-            }
-            router.add(middleware: metrics)
-            if let tracer { router.add(middleware: TracingMiddleware(tracer: tracer, untracedRoutes: Self.quietRoutes)) }
+            let accessLog = settings.accessLog == "off" ? nil
+                : AccessLogMiddleware(logger: Logger(label: "http"), quietRoutes: Self.quietRoutes,
+                                      minimumStatus: settings.accessLog == "errors" ? 400 : 0)
+            router.add(middleware: TelemetryMiddleware(
+                accessLog: accessLog, metrics: metrics,
+                tracing: tracer.map { TracingMiddleware(tracer: $0, untracedRoutes: Self.quietRoutes) }))
             metrics.prepare(method: "POST", route: "/v2/models/{model}/infer", code: 200)
         }
         service.register(on: router)

@@ -1,0 +1,52 @@
+import Telemetry
+
+/// The access log, metrics and tracing middlewares as one: the same work, in the same order as
+/// when they are chained (access log outermost, tracing innermost), with one completion closure
+/// per request instead of one per middleware (each a heap context whose captures are retained
+/// and released). Any of the three may be absent.
+///
+///     router.add(middleware: TelemetryMiddleware(accessLog: AccessLogMiddleware(),
+///                                                metrics: MetricsMiddleware(),
+///                                                tracing: TracingMiddleware(tracer: tracer)))
+public struct TelemetryMiddleware: HTTPMiddleware {
+    let accessLog: AccessLogMiddleware?
+    let metrics: MetricsMiddleware?
+    let tracing: TracingMiddleware?
+
+    public init(accessLog: AccessLogMiddleware? = nil, metrics: MetricsMiddleware? = nil, tracing: TracingMiddleware? = nil) {
+        self.accessLog = accessLog
+        self.metrics = metrics
+        self.tracing = tracing
+    }
+
+    public func handle(_ request: HTTPRequest, context: RequestContext, next: any HTTPResponder,
+                       completion: @escaping ResponseCompletion) {
+        let line = accessLog?.begin(request, context: context)
+        let series = metrics?.begin(request, context: context)
+        let trace = tracing?.begin(request, context: context)
+        next.respond(to: request, context: context) { [self] (response: consuming HTTPResponse) in
+            // Tracing first (its context is then bound for the exemplar and the log line), then
+            // metrics, then the access log, whose line is written after the response is handed on.
+            var bound: ServiceContext? = nil
+            var isBound = false
+            if let tracing, let trace {
+                bound = tracing.finish(&response, trace)
+                isBound = !trace.untraced
+            }
+            let answered = line?.answered(response)
+            series?.record(code: response.status.code, receivedAt: context.receivedAtNanos,
+                           exemplarFrom: isBound ? bound : ServiceContext.current)
+            guard isBound else {
+                completion(response)
+                if let accessLog, let answered { accessLog.log(answered, context: context) }
+                return
+            }
+            // Taken (moved) inside the closure below: capturing the response would copy it.
+            var taken: HTTPResponse? = response
+            ServiceContext.withValue(bound) {
+                completion(taken.take()!)
+                if let accessLog, let answered { accessLog.log(answered, context: context) }
+            }
+        }
+    }
+}
