@@ -8,7 +8,7 @@ import Telemetry
 ///     router.add(middleware: TelemetryMiddleware(accessLog: AccessLogMiddleware(),
 ///                                                metrics: MetricsMiddleware(),
 ///                                                tracing: TracingMiddleware(tracer: tracer)))
-public struct TelemetryMiddleware: HTTPMiddleware {
+public final class TelemetryMiddleware: HTTPMiddleware, Sendable {
     let accessLog: AccessLogMiddleware?
     let metrics: MetricsMiddleware?
     let tracing: TracingMiddleware?

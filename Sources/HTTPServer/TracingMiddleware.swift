@@ -8,7 +8,7 @@ import Telemetry
 /// `traceparent` (`HTTPResponse.traceContext`, written by the encoder from the ids), and the
 /// context is bound while the response travels outwards so access logs and exemplars carry its
 /// ids. The span's name and attributes are only built when the sampler records it.
-public struct TracingMiddleware: HTTPMiddleware {
+public final class TracingMiddleware: HTTPMiddleware, Sendable {
     let tracer: Tracer
     let propagator = W3CTraceContextPropagator()
     /// Routes answered without a recorded span (probes, scrapes): they still get a `traceparent`
@@ -25,7 +25,7 @@ public struct TracingMiddleware: HTTPMiddleware {
     public func handle(_ request: HTTPRequest, context: RequestContext, next: any HTTPResponder,
                        completion: @escaping ResponseCompletion) {
         let pending = begin(request, context: context)
-        next.respond(to: request, context: context) { (response: consuming HTTPResponse) in
+        next.respond(to: request, context: context) { [self] (response: consuming HTTPResponse) in
             guard let bound = finish(&response, pending) else { return completion(response) }
             // Taken (moved) inside the closure below: capturing the response would copy it.
             var taken: HTTPResponse? = response

@@ -119,16 +119,32 @@ struct ReadBudgetTests {
         let connections = 48, rounds = 3, length = 100_000
         let failures = Mutex<[String]>([])
         let done = DispatchGroup()
+        // Every connection first sends a head and the start of its body, so that the bodies the
+        // server has begun (each reserving its full length) exceed the budget at once, however
+        // the threads are scheduled; then all send the rest.
+        let started = DispatchGroup()
+        let go = DispatchSemaphore(value: 0)
         for i in 0..<connections {
             done.enter()
+            started.enter()
             let port = s.port
             let thread = Thread {
                 defer { done.leave() }
+                var waiting = true
+                defer { if waiting { started.leave() } }
                 do {
                     let c = try TestClient(port: port, timeout: 60)
                     for round in 0..<rounds {
                         let body = Self.body(length, seed: i * rounds + round)
-                        try c.send(Array(Self.head(length).utf8) + body)
+                        if round == 0 {
+                            try c.send(Array(Self.head(length).utf8) + body[..<1_000])
+                            waiting = false
+                            started.leave()
+                            go.wait()
+                            try c.send(Array(body[1_000...]))
+                        } else {
+                            try c.send(Array(Self.head(length).utf8) + body)
+                        }
                         let response = try c.readResponse()
                         if response.status != 200 || response.body != body {
                             failures.withLock { $0.append("connection \(i) round \(round): status \(response.status), \(response.body.count) bytes") }
@@ -140,6 +156,8 @@ struct ReadBudgetTests {
             }
             thread.start()
         }
+        #expect(started.wait(timeout: .now() + 60) == .success)
+        for _ in 0..<connections { go.signal() }
         #expect(done.wait(timeout: .now() + 120) == .success)
         #expect(failures.withLock { $0 }.isEmpty, "\(failures.withLock { $0 }.prefix(5))")
         let state = s.server.bufferState()
