@@ -41,6 +41,13 @@ struct ExemplarSlot: ~Copyable, Sendable {
     }
 
     /// The exemplar, or nil when there is none (or a writer kept it busy for every attempt).
+    /// True when the slot is empty or its exemplar was stored before `unixNanoseconds` (a read
+    /// only: the slot's cache line stays shared until it is written).
+    @inline(__always)
+    func isOlder(than unixNanoseconds: UInt64) -> Bool {
+        sequence.load(ordering: .relaxed) == 0 || self.unixNanoseconds.load(ordering: .relaxed) < unixNanoseconds
+    }
+
     func load() -> BucketExemplar? {
         for _ in 0..<100 {
             let before = sequence.load(ordering: .acquiring)

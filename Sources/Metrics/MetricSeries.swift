@@ -98,13 +98,18 @@ final class HistogramSeries: @unchecked Sendable {
         sumBits.addDouble(value)
     }
 
+    /// A bucket's exemplar is replaced at most this often: a scrape shows one per bucket, and
+    /// replacing it on every sampled request would have every request thread write the same
+    /// cache lines.
+    static let exemplarIntervalNanoseconds: UInt64 = 100_000_000
+
     func observe(_ value: Double, traceID: TraceID, spanID: SpanID) {
         let index = bucketIndex(for: value)
         counts[index].wrappingAdd(1, ordering: .relaxed)
         sumBits.addDouble(value)
-        let exemplar = BucketExemplar(traceID: traceID, spanID: spanID, value: value,
-                                      unixNanoseconds: SystemClock.unixNanoseconds())
-        exemplars[index].store(exemplar)
+        let now = SystemClock.coarseUnixNanoseconds()
+        guard exemplars[index].isOlder(than: now &- HistogramSeries.exemplarIntervalNanoseconds) else { return }
+        exemplars[index].store(BucketExemplar(traceID: traceID, spanID: spanID, value: value, unixNanoseconds: now))
         let bit = HistogramSeries.exemplarBit(index)
         if exemplarBits.load(ordering: .relaxed) & bit == 0 { exemplarBits.bitwiseOr(bit, ordering: .relaxed) }
     }

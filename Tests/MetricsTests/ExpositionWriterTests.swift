@@ -111,8 +111,8 @@ import TelemetryCore
     }
 
     @Test func exemplarSlotsNeverTearUnderConcurrentWrites() {
-        let registry = MetricsRegistry()
-        let h = Histogram(label: "race_seconds", buckets: [1], registry: registry)
+        final class Box: Sendable { let slot = ExemplarSlot() }
+        let box = Box()
         let stop = Atomic<Bool>(false)
         let writersDone = Atomic<Int>(0)
         // Two writers replace the exemplar as fast as they can; every exemplar they store has
@@ -123,7 +123,8 @@ import TelemetryCore
                 while !stop.load(ordering: .relaxed) {
                     n += 1
                     let id = n % 900_000 + 1
-                    h.observe(Double(id) / 1e6, exemplar: (TraceID(high: 1, low: id), SpanID(id)))
+                    box.slot.store(BucketExemplar(traceID: TraceID(high: 1, low: id), spanID: SpanID(id),
+                                                  value: Double(id) / 1e6, unixNanoseconds: n))
                 }
                 writersDone.wrappingAdd(1, ordering: .relaxed)
             }.start()
@@ -132,7 +133,7 @@ import TelemetryCore
         var torn = 0
         let deadline = Date().addingTimeInterval(10)
         while seen < 100_000 && Date() < deadline {
-            if let e = h.storage.exemplar(bucket: 0) {
+            if let e = box.slot.load() {
                 seen += 1
                 if e.traceID.low != e.spanID.value || UInt64((e.value * 1e6).rounded()) != e.spanID.value { torn += 1 }
             }
@@ -141,6 +142,22 @@ import TelemetryCore
         while writersDone.load(ordering: .relaxed) < 2 { usleep(1000) }
         #expect(torn == 0)
         #expect(seen > 0)
-        #expect(h.storage.exemplar(bucket: 0) != nil)
+        #expect(box.slot.load() != nil)
+    }
+
+    /// A bucket keeps its exemplar for `exemplarIntervalNanoseconds`, then the next sampled
+    /// observation replaces it; another bucket's first exemplar is stored at once.
+    @Test func aBucketsExemplarIsReplacedAtMostOncePerInterval() async throws {
+        let registry = MetricsRegistry()
+        let h = Histogram(label: "paced_seconds", buckets: [1], registry: registry)
+        h.observe(0.5, exemplar: (TraceID(high: 0, low: 1), SpanID(1)))
+        h.observe(0.6, exemplar: (TraceID(high: 0, low: 2), SpanID(2)))
+        #expect(h.storage.exemplar(bucket: 0)?.spanID == SpanID(1))
+        h.observe(5, exemplar: (TraceID(high: 0, low: 3), SpanID(3)))
+        #expect(h.storage.exemplar(bucket: 1)?.spanID == SpanID(3))
+        try await Task.sleep(for: .nanoseconds(HistogramSeries.exemplarIntervalNanoseconds + 20_000_000))
+        h.observe(0.7, exemplar: (TraceID(high: 0, low: 4), SpanID(4)))
+        #expect(h.storage.exemplar(bucket: 0)?.spanID == SpanID(4))
+        #expect(h.count == 4)
     }
 }

@@ -11,6 +11,14 @@ import Glibc
         return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
     }
 
+    /// Nanoseconds since the Unix epoch from the kernel's last tick (CLOCK_REALTIME_COARSE: a
+    /// few milliseconds' resolution, read without the time counter).
+    @inlinable package static func coarseUnixNanoseconds() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME_COARSE, &ts)
+        return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
+    }
+
     /// Nanoseconds on a clock that never steps backwards (CLOCK_MONOTONIC).
     @inlinable package static func monotonicNanoseconds() -> UInt64 {
         var ts = timespec()
