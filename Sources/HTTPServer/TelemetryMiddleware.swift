@@ -23,16 +23,12 @@ public final class TelemetryMiddleware: HTTPMiddleware, Sendable {
                        completion: @escaping ResponseCompletion) {
         let line = accessLog?.begin(request, context: context)
         let series = metrics?.begin(request, context: context)
-        let trace = tracing?.begin(request, context: context)
+        let traced = tracing?.begin(request, context: context) ?? false
         next.respond(to: request, context: context) { [self] (response: consuming HTTPResponse) in
             // Tracing first (its context is then bound for the exemplar and the log line), then
             // metrics, then the access log, whose line is written after the response is handed on.
-            var bound: ServiceContext? = nil
-            var isBound = false
-            if let tracing, let trace {
-                bound = tracing.finish(&response, trace)
-                isBound = !trace.untraced
-            }
+            let bound = tracing?.finish(&response, traced: traced, context: context)
+            let isBound = bound != nil
             let answered = line?.answered(response)
             series?.record(code: response.status.code, receivedAt: context.receivedAtNanos,
                            exemplarFrom: isBound ? bound : ServiceContext.current)

@@ -24,30 +24,24 @@ public final class TracingMiddleware: HTTPMiddleware, Sendable {
 
     public func handle(_ request: HTTPRequest, context: RequestContext, next: any HTTPResponder,
                        completion: @escaping ResponseCompletion) {
-        let pending = begin(request, context: context)
+        let traced = begin(request, context: context)
         next.respond(to: request, context: context) { [self] (response: consuming HTTPResponse) in
-            guard let bound = finish(&response, pending) else { return completion(response) }
+            guard let bound = finish(&response, traced: traced, context: context) else { return completion(response) }
             // Taken (moved) inside the closure below: capturing the response would copy it.
             var taken: HTTPResponse? = response
             ServiceContext.withValue(bound) { completion(taken.take()!) }
         }
     }
 
-    /// The request's trace identity, and its server span when it is recorded.
-    struct Pending: Sendable {
-        let trace: TraceContext
-        let span: Span?
-        /// A route answered without a recorded span: nothing is bound while its response travels.
-        let untraced: Bool
-    }
-
-    /// Starts the server span (unless the route is untraced) and binds it to the request's context.
-    func begin(_ request: HTTPRequest, context: RequestContext) -> Pending {
+    /// Binds the request's trace identity to its context and, unless the route is untraced,
+    /// starts the server span (bound too when it is recorded). Returns whether the route is traced.
+    func begin(_ request: HTTPRequest, context: RequestContext) -> Bool {
         let parent = propagator.extract { request.headers[$0] }
         if untracedRoutes.contains(context.route) {
             let own = TraceContext(traceID: parent?.traceID ?? TraceID.random(), spanID: SpanID.random(),
                                    flags: parent?.flags.subtracting(.sampled) ?? [], traceState: parent?.traceState ?? TraceState())
-            return Pending(trace: own, span: nil, untraced: true)
+            context.bind(traceContext: own, span: nil)
+            return false
         }
         let (trace, span) = tracer.startSpanIfRecording(context: ServiceContext(traceContext: parent), ofKind: .server) {
             // Room for these five, the status code and a few a handler adds (the inference
@@ -62,15 +56,16 @@ public final class TracingMiddleware: HTTPMiddleware, Sendable {
         }
         // Also when unsampled: the batcher lists member trace ids from it.
         context.bind(traceContext: trace, span: span)
-        return Pending(trace: trace, span: span, untraced: false)
+        return true
     }
 
-    /// Puts `traceparent` on the response and ends the span; returns the context to bind while
-    /// the response travels outwards (nil for an untraced route).
-    func finish(_ response: inout HTTPResponse, _ pending: Pending) -> ServiceContext? {
-        response.traceContext = pending.trace
-        if pending.untraced { return nil }
-        guard let span = pending.span else { return ServiceContext(traceContext: pending.trace) }
+    /// Puts `traceparent` on the response and ends the span that `begin` bound; returns the
+    /// context to bind while the response travels outwards (nil for an untraced route).
+    func finish(_ response: inout HTTPResponse, traced: Bool, context: RequestContext) -> ServiceContext? {
+        guard let trace = context.traceContext else { return nil }
+        response.traceContext = trace
+        guard traced else { return nil }
+        guard let span = context.span else { return ServiceContext(traceContext: trace) }
         let code = response.status.code
         span.setAttribute("http.response.status_code", .int(code))
         if code >= 500 {

@@ -48,10 +48,11 @@ public final class Span: Sendable {
             state = Mutex(State(name: name, attributes: SpanAttributes(), links: []))
             return
         }
-        var state = State(name: name, attributes: SpanAttributes(), links: [])
-        (state.attributes, state.droppedAttributes) = limits.limit(attributes)
-        (state.links, state.droppedLinks) = limits.limit(links)
-        self.state = Mutex(state)
+        // Built in place: a State assembled in a variable first was copied into the mutex.
+        let (keptAttributes, droppedAttributes) = limits.limit(attributes)
+        let (keptLinks, droppedLinks) = limits.limit(links)
+        state = Mutex(State(name: name, attributes: keptAttributes, links: keptLinks,
+                            droppedAttributes: droppedAttributes, droppedLinks: droppedLinks))
     }
 
     /// A context carrying this span, for `ServiceContext.withValue` or child spans.

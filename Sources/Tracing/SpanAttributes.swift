@@ -29,6 +29,7 @@ public struct SpanAttributes: Sendable, Hashable, ExpressibleByDictionaryLiteral
     public init(minimumCapacity: Int) { entries.reserveCapacity(minimumCapacity) }
 
     public init(dictionaryLiteral elements: (String, SpanAttribute)...) {
+        guard !elements.isEmpty else { return }  // `[:]`, a default argument on every span
         entries.reserveCapacity(elements.count)
         for (key, value) in elements { self[key] = value }
     }

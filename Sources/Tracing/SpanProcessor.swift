@@ -1,8 +1,9 @@
 import Synchronization
 
 /// Receives spans as they start and end (OpenTelemetry `SpanProcessor`). Called on the
-/// request's thread: implementations must not block.
-public protocol SpanProcessor: Sendable {
+/// request's thread: implementations must not block. A class: every span holds its processor,
+/// and a class reference is copied with one retain, not through an existential box.
+public protocol SpanProcessor: AnyObject, Sendable {
     func onStart(_ span: Span)
     /// `span` is handed over (`consuming`): a processor that keeps it moves it rather than
     /// retaining each of its strings and arrays again.
