@@ -70,9 +70,8 @@ public struct BatchRecord: Sendable {
 }
 
 /// Receives the batcher's events. Called on batcher threads; must be cheap and never block.
+/// (The queue depth and the batches in flight are read when wanted: `queueDepth`, `batchesInFlight`.)
 public protocol BatcherObserver: Sendable {
-    func queueDepthChanged(model: String, version: String, depth: Int)
-    func batchesInFlightChanged(model: String, version: String, count: Int)
     /// Returns a value handed back in every member's `BatchExecution` and in the `BatchRecord`.
     /// `startedAt` (the batcher's clock) is when the batch left the queue: its step starts then,
     /// which may be a little before this call.
@@ -195,7 +194,7 @@ public final class DynamicBatcher: Sendable {
         let signature = batchSignature(request.inputs)
         let now = clock()
         var wakeWorker = false, wakeHousekeeping = false
-        let (result, depth) = lock.withLock { () -> (BatchQueue<BatchRequest>.EnqueueResult, Int) in
+        let result = lock.withLock { () -> BatchQueue<BatchRequest>.EnqueueResult in
             let wasEmpty = queue.count == 0
             let r = stopping ? .draining : queue.enqueue(request, rows: request.rows, signature: signature, now: now, deadline: request.deadline)
             if r == .accepted {
@@ -208,7 +207,7 @@ public final class DynamicBatcher: Sendable {
                     && (wasEmpty || queuedRows >= queue.maxBatchRows || configuration.maxQueueDelayNanos == 0)
                 if let deadline = request.deadline, deadline < housekeepingWakeAt { wakeHousekeeping = true }
             }
-            return (r, queue.count)
+            return r
         }
         // Signalled after the lock is released: a woken thread does not find it still held and
         // sleep again on it. A waiter cannot miss the signal: it decided to wait under the lock,
@@ -216,8 +215,7 @@ public final class DynamicBatcher: Sendable {
         if wakeWorker { workerWake.signal() }
         if wakeHousekeeping { housekeepingWake.signal() }
         switch result {
-        case .accepted:
-            observer?.queueDepthChanged(model: metadata.name, version: metadata.version, depth: depth)
+        case .accepted: break
         case .full:
             throw InferenceError(.queueFull,
                 "model '\(metadata.name)' queue is full (\(configuration.maxQueueSize) waiting); retry later")
@@ -288,9 +286,8 @@ public final class DynamicBatcher: Sendable {
 
     private static let cancelledError = InferenceError(.cancelled, "client went away before the request ran")
 
-    /// Reports the queue depth after requests left it, and answers those removed without running (lock not held).
-    private func left(depth: Int, failed: [(Entry, InferenceError)]) {
-        observer?.queueDepthChanged(model: metadata.name, version: metadata.version, depth: depth)
+    /// Answers the requests removed without running (lock not held).
+    private func answer(_ failed: [(Entry, InferenceError)]) {
         for (entry, error) in failed { entry.item.completion(.failure(error), nil) }
     }
 
@@ -304,26 +301,22 @@ public final class DynamicBatcher: Sendable {
             var failed = queue.count > 0 ? removeUnrunnable(now: now, cancelled: false) : []
             if let batch = queue.nextBatch(now: now) {
                 queuedRows -= batch.entries.reduce(0) { $0 + $1.rows }
-                let running = inFlight.wrappingAdd(1, ordering: .relaxed).newValue
-                let depth = queue.count
+                inFlight.wrappingAdd(1, ordering: .relaxed)
                 lock.unlock()
                 var members: [Entry] = []
                 members.reserveCapacity(batch.entries.count)
                 for entry in batch.entries {
                     if entry.item.isCancelled() { failed.append((entry, Self.cancelledError)) } else { members.append(entry) }
                 }
-                left(depth: depth, failed: failed)
-                observer?.batchesInFlightChanged(model: metadata.name, version: metadata.version, count: running)
+                answer(failed)
                 if !members.isEmpty { execute(members, trigger: batch.trigger, formedAt: now) }
-                let remaining = inFlight.wrappingSubtract(1, ordering: .releasing).newValue
-                observer?.batchesInFlightChanged(model: metadata.name, version: metadata.version, count: remaining)
+                inFlight.wrappingSubtract(1, ordering: .releasing)
                 lock.lock()
                 continue
             }
             if !failed.isEmpty {
-                let depth = queue.count
                 lock.unlock()
-                left(depth: depth, failed: failed)
+                answer(failed)
                 lock.lock()
                 continue
             }
@@ -344,9 +337,8 @@ public final class DynamicBatcher: Sendable {
             let now = clock()
             let failed = queue.count > 0 ? removeUnrunnable(now: now, cancelled: true) : []
             if !failed.isEmpty {
-                let depth = queue.count
                 lock.unlock()
-                left(depth: depth, failed: failed)
+                answer(failed)
                 lock.lock()
                 continue
             }

@@ -58,6 +58,44 @@ import Testing
         #expect(inflated.hasSuffix("# EOF\n"))
     }
 
+    /// The queue depth and batches in flight are read from the batcher when scraped.
+    @Test func queueDepthAndBatchesInFlightAreReadAtScrapeTime() throws {
+        let gate = DispatchSemaphore(value: 0)
+        let app = try makeApplication(backend: AffineBackend(gate: gate), maxBatchSize: 1) {
+            $0.telemetryEnabled = true; $0.otelTracesExporter = "none"; $0.workerThreads = 1; $0.maxBatchSize = 1
+        }
+        defer { _ = app.shutdown() }
+        let port = app.server.localPort
+        let group = DispatchGroup()
+        for _ in 0..<3 {
+            DispatchQueue.global().async(group: group) {
+                _ = try? TestClient(port: port).request("POST", "/v2/models/affine/infer", json: Self.body)
+            }
+        }
+        let c = try TestClient(port: port)
+        let busy = [#"pd_inference_queue_depth{model="affine",version="1"} 2"#,
+                    #"pd_inference_batches_in_flight{model="affine",version="1"} 1"#]
+        var text = ""
+        let deadline = ContinuousClock.now + .seconds(10)
+        repeat {
+            usleep(10_000)
+            text = try c.request("GET", "/metrics").text
+        } while !busy.allSatisfy(text.contains) && ContinuousClock.now < deadline
+        for line in busy { #expect(text.contains(line), "\(line)") }
+        #expect(text.contains(#"pd_inference_queue_depth{model="broken",version="1"} 0"#), "a model without a batcher")
+        for _ in 0..<3 { gate.signal() }
+        #expect(group.wait(timeout: .now() + 10) == .success)
+        // The worker counts its batch out after answering it: scrape until it has.
+        let idle = [#"pd_inference_queue_depth{model="affine",version="1"} 0"#,
+                    #"pd_inference_batches_in_flight{model="affine",version="1"} 0"#]
+        repeat {
+            text = try c.request("GET", "/metrics").text
+            if idle.allSatisfy(text.contains) { break }
+            usleep(10_000)
+        } while ContinuousClock.now < deadline + .seconds(10)
+        for line in idle { #expect(text.contains(line), "\(line)") }
+    }
+
     @Test func responsesCarryTheCallersTraceAndExemplarsPointAtIt() throws {
         let app = try makeApplication(backend: AffineBackend()) { $0.telemetryEnabled = true; $0.otelTracesExporter = "none" }
         defer { _ = app.shutdown() }

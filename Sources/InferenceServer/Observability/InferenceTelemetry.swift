@@ -18,14 +18,12 @@ final class InferenceTelemetry: BatcherObserver, InferenceObserver, Sendable {
         let computeDuration: Histogram
         let batchSize: Histogram
         let batches: [BatchTrigger: Counter]
-        let queueDepth: Gauge
         let queueCapacity: Gauge
-        let inFlight: Gauge
         let ready: Gauge
 
         init(success: Counter, outcomes: [String: Counter], requestDuration: Histogram, queueDuration: Histogram,
-             computeDuration: Histogram, batchSize: Histogram, batches: [BatchTrigger: Counter], queueDepth: Gauge,
-             queueCapacity: Gauge, inFlight: Gauge, ready: Gauge) {
+             computeDuration: Histogram, batchSize: Histogram, batches: [BatchTrigger: Counter],
+             queueCapacity: Gauge, ready: Gauge) {
             self.success = success
             self.outcomes = outcomes
             self.requestDuration = requestDuration
@@ -33,9 +31,7 @@ final class InferenceTelemetry: BatcherObserver, InferenceObserver, Sendable {
             self.computeDuration = computeDuration
             self.batchSize = batchSize
             self.batches = batches
-            self.queueDepth = queueDepth
             self.queueCapacity = queueCapacity
-            self.inFlight = inFlight
             self.ready = ready
         }
     }
@@ -80,10 +76,14 @@ final class InferenceTelemetry: BatcherObserver, InferenceObserver, Sendable {
                 batches: Dictionary(uniqueKeysWithValues: BatchTrigger.allCases.map {
                     ($0, Counter(label: "pd_inference_batches_total", dimensions: dims + [("trigger", $0.rawValue)], registry: registry))
                 }),
-                queueDepth: Gauge(label: "pd_inference_queue_depth", dimensions: dims, registry: registry),
                 queueCapacity: Gauge(label: "pd_inference_queue_capacity", dimensions: dims, registry: registry),
-                inFlight: Gauge(label: "pd_inference_batches_in_flight", dimensions: dims, registry: registry),
                 ready: Gauge(label: "pd_model_ready", dimensions: dims, registry: registry))
+            // Read from the batcher when scraped: no write to shared memory per request.
+            weak let batcher = entry.batcher
+            registry.registerCallback(label: "pd_inference_queue_depth", dimensions: dims) { Double(batcher?.queueDepth ?? 0) }
+            registry.registerCallback(label: "pd_inference_batches_in_flight", dimensions: dims) {
+                Double(batcher?.batchesInFlight ?? 0)
+            }
             s.queueCapacity.set(entry.batcher?.queueCapacity ?? queueCapacity)
             s.ready.set(entry.isReady ? 1 : 0)
             all[SeriesKey(model: entry.name, version: entry.version)] = s
@@ -118,14 +118,6 @@ final class InferenceTelemetry: BatcherObserver, InferenceObserver, Sendable {
     }
 
     // MARK: BatcherObserver
-
-    func queueDepthChanged(model: String, version: String, depth: Int) {
-        series(model, version)?.queueDepth.set(depth)
-    }
-
-    func batchesInFlightChanged(model: String, version: String, count: Int) {
-        series(model, version)?.inFlight.set(count)
-    }
 
     /// Starts the batch span: a new trace linked to every member request's span, timed from when
     /// the batch left the queue (where its members' execute spans and its steps begin too).

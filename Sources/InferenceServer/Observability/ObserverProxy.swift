@@ -4,7 +4,7 @@ import Synchronization
 /// Forwards batcher events to an observer installed after the batchers exist (the metrics need the
 /// list of loaded models, and the models' batchers need an observer when they are made).
 ///
-/// Events arrive for every enqueue and batch from several threads, so the installed observer is
+/// Events arrive for every batch from several threads, so the installed observer is
 /// read with one atomic load, not a lock.
 final class ObserverProxy: BatcherObserver, @unchecked Sendable {
     // @unchecked: `installed` only ever holds 0 or the address of a box that `owned` keeps alive
@@ -30,13 +30,6 @@ final class ObserverProxy: BatcherObserver, @unchecked Sendable {
         return Unmanaged<Box>.fromOpaque(UnsafeRawPointer(bitPattern: bits)!)._withUnsafeGuaranteedRef { body($0.observer) }
     }
 
-    func queueDepthChanged(model: String, version: String, depth: Int) {
-        _ = withCurrent { $0.queueDepthChanged(model: model, version: version, depth: depth) }
-    }
-
-    func batchesInFlightChanged(model: String, version: String, count: Int) {
-        _ = withCurrent { $0.batchesInFlightChanged(model: model, version: version, count: count) }
-    }
 
     func batchStarted(model: String, version: String, batchID: UInt64, trigger: BatchTrigger,
                       members: [BatchRecord.Member], startedAt: UInt64) -> (any Sendable)? {
