@@ -3,12 +3,13 @@ import Telemetry
 import Testing
 @testable import HTTPServer
 
-/// Keeps every record in memory.
+/// Keeps every record in memory, with the trace bound (`ServiceContext.current`) when it was logged.
 final class CapturingLogHandler: LogHandler {
     struct Record: Sendable {
         var level: Logger.Level
         var message: String
         var metadata: Logger.Metadata
+        var trace: TraceID?
     }
 
     let records = Mutex<[Record]>([])
@@ -27,7 +28,8 @@ final class CapturingLogHandler: LogHandler {
 
     func log(level: Logger.Level, message: String, metadata: Logger.Metadata?, source: String, file: String,
              function: String, line: UInt) {
-        records.withLock { $0.append(Record(level: level, message: message, metadata: metadata ?? [:])) }
+        let trace = ServiceContext.current?.traceContext?.traceID
+        records.withLock { $0.append(Record(level: level, message: message, metadata: metadata ?? [:], trace: trace)) }
     }
 }
 

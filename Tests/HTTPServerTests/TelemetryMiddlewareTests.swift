@@ -3,29 +3,6 @@ import Telemetry
 import Testing
 @testable import HTTPServer
 
-/// Notes the trace bound (`ServiceContext.current`) when each line is logged.
-final class TraceNotingLogHandler: LogHandler {
-    let traces = Mutex<[TraceID?]>([])
-    var metadata: Logger.Metadata {
-        get { [:] }
-        set {}
-    }
-    var logLevel: Logger.Level {
-        get { .info }
-        set {}
-    }
-    subscript(metadataKey key: String) -> Logger.MetadataValue? {
-        get { nil }
-        set {}
-    }
-
-    func log(level: Logger.Level, message: String, metadata: Logger.Metadata?, source: String, file: String,
-             function: String, line: UInt) {
-        let trace = ServiceContext.current?.traceContext?.traceID
-        traces.withLock { $0.append(trace) }
-    }
-}
-
 @Suite("TelemetryMiddleware")
 struct TelemetryMiddlewareTests {
     struct Outcome {
@@ -38,7 +15,7 @@ struct TelemetryMiddlewareTests {
     /// One request through `install`'s middleware, with a caller's `traceparent`.
     func run(route: String = "/v2/models/{model}/ready", path: String = "/v2/models/digits/ready",
              _ install: (Router, AccessLogMiddleware, MetricsMiddleware, TracingMiddleware) -> Void) throws -> Outcome {
-        let logs = TraceNotingLogHandler()
+        let logs = CapturingLogHandler()
         let registry = MetricsRegistry()
         let exporter = InMemorySpanExporter()
         let tracer = Tracer(sampler: .parentBased(root: .alwaysOn), processor: SimpleSpanProcessor(exporter: exporter))
@@ -54,7 +31,7 @@ struct TelemetryMiddlewareTests {
         }
         var text: [UInt8] = []
         registry.render(.prometheusText, into: &text)
-        return Outcome(response: try #require(got.withLock { $0 }), loggedTraces: logs.traces.withLock { $0 },
+        return Outcome(response: try #require(got.withLock { $0 }), loggedTraces: logs.records.withLock { $0.map(\.trace) },
                        metrics: String(decoding: text, as: UTF8.self), spans: exporter.spans)
     }
 
