@@ -30,7 +30,6 @@ final class ObserverProxy: BatcherObserver, @unchecked Sendable {
         return Unmanaged<Box>.fromOpaque(UnsafeRawPointer(bitPattern: bits)!)._withUnsafeGuaranteedRef { body($0.observer) }
     }
 
-
     func batchStarted(model: String, version: String, batchID: UInt64, trigger: BatchTrigger,
                       members: [BatchRecord.Member], startedAt: UInt64) -> (any Sendable)? {
         withCurrent {
