@@ -15,8 +15,8 @@
 #                        precision (the threads' schedstat). The steadiest of the three: its A/A
 #                        pair stays within ±1.5% and repeated runs agree, where the alternate
 #                        method's medians moved by 3-4 points between runs on a busy machine.
-#   side-by-side         two servers at once on all CPUs, each loaded by its own wrk in the same
-#                        seconds (default concurrency 32 each).
+#   side-by-side         two servers at once on all CPUs, each in its own session, each loaded by
+#                        its own wrk in the same seconds (default concurrency 32 each).
 # Pairs (baseline → measured):
 #   metrics         TELEMETRY_ENABLED=false → metrics and an access line per request (tracing off)
 #   metrics-errors  TELEMETRY_ENABLED=false → metrics, access lines only for errors (ACCESS_LOG=errors)
@@ -60,10 +60,11 @@ else
 fi
 SESSION=()
 AUTOGROUP=$(cat /proc/sys/kernel/sched_autogroup_enabled 2>/dev/null || echo 0)
-if [ "$METHOD" = same-cpu ]; then
+if [ "$METHOD" != alternate ]; then
   # Each server in its own session: with autogroup scheduling the kernel shares the CPU between
   # sessions, so each server gets half of it whatever its number of busy threads. Without it the
   # share is per thread, and a side with one more busy thread (tracing's exporter) gets more.
+  # (Alternate runs one server at a time.)
   SESSION=(setsid)
   [ "$AUTOGROUP" = 1 ] || echo "warning: kernel.sched_autogroup_enabled is 0: the CPU is shared per thread, not per server" >&2
 fi
