@@ -40,7 +40,6 @@ struct ExemplarSlot: ~Copyable, Sendable {
         sequence.store(start &+ 2, ordering: .releasing)
     }
 
-    /// The exemplar, or nil when there is none (or a writer kept it busy for every attempt).
     /// True when the slot is empty or its exemplar was stored before `unixNanoseconds` (a read
     /// only: the slot's cache line stays shared until it is written).
     @inline(__always)
@@ -48,6 +47,7 @@ struct ExemplarSlot: ~Copyable, Sendable {
         sequence.load(ordering: .relaxed) == 0 || self.unixNanoseconds.load(ordering: .relaxed) < unixNanoseconds
     }
 
+    /// The exemplar, or nil when there is none (or a writer kept it busy for every attempt).
     func load() -> BucketExemplar? {
         for _ in 0..<100 {
             let before = sequence.load(ordering: .acquiring)
