@@ -28,19 +28,10 @@ public final class TelemetryMiddleware: HTTPMiddleware, Sendable {
             // Tracing first (its context is then bound for the exemplar and the log line), then
             // metrics, then the access log, whose line is written after the response is handed on.
             let bound = tracing?.finish(&response, traced: traced, context: context)
-            let isBound = bound != nil
             let answered = line?.answered(response)
             series?.record(code: response.status.code, receivedAt: context.receivedAtNanos,
-                           exemplarFrom: isBound ? bound : ServiceContext.current)
-            guard isBound else {
-                completion(response)
-                if let accessLog, let answered { accessLog.log(answered, context: context) }
-                return
-            }
-            // Taken (moved) inside the closure below: capturing the response would copy it.
-            var taken: HTTPResponse? = response
-            ServiceContext.withValue(bound) {
-                completion(taken.take()!)
+                           exemplarFrom: bound ?? ServiceContext.current)
+            TracingMiddleware.deliver(response, bound: bound, to: completion) {
                 if let accessLog, let answered { accessLog.log(answered, context: context) }
             }
         }

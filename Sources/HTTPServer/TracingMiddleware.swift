@@ -26,10 +26,25 @@ public final class TracingMiddleware: HTTPMiddleware, Sendable {
                        completion: @escaping ResponseCompletion) {
         let traced = begin(request, context: context)
         next.respond(to: request, context: context) { [self] (response: consuming HTTPResponse) in
-            guard let bound = finish(&response, traced: traced, context: context) else { return completion(response) }
-            // Taken (moved) inside the closure below: capturing the response would copy it.
-            var taken: HTTPResponse? = response
-            ServiceContext.withValue(bound) { completion(taken.take()!) }
+            let bound = finish(&response, traced: traced, context: context)
+            TracingMiddleware.deliver(response, bound: bound, to: completion)
+        }
+    }
+
+    /// Hands `response` to `completion`, then runs `after`, both with `bound` as the current
+    /// context (nil: nothing is bound, the caller's context stays current).
+    static func deliver(_ response: consuming HTTPResponse, bound: ServiceContext?, to completion: ResponseCompletion,
+                        then after: () -> Void = {}) {
+        guard let bound else {
+            completion(response)
+            after()
+            return
+        }
+        // Taken (moved) inside the closure below: capturing the response would copy it.
+        var taken: HTTPResponse? = response
+        ServiceContext.withValue(bound) {
+            completion(taken.take()!)
+            after()
         }
     }
 
