@@ -77,15 +77,7 @@ run_pd() {
 }
 run_nginx() {
   # nginx work happens in its worker processes; measure their CPU together.
-  local before=0 after=0 w wout
-  for w in $(pgrep -P "$NGINX_PID"); do before=$(awk -v a="$before" -v b="$(cpu_seconds "$w")" 'BEGIN{print a+b}'); done
-  wout=$(wrk -t2 -c$CONNS -d"${SECS}s" --latency "http://127.0.0.1:$NG_PORT/healthz")
-  for w in $(pgrep -P "$NGINX_PID"); do after=$(awk -v a="$after" -v b="$(cpu_seconds "$w")" 'BEGIN{print a+b}'); done
-  read -r rps cpu p50 p99 reqs errs < <(echo "$wout" | awk -v before="$before" -v after="$after" '
-    function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
-    /^ +50%/ { p50 = ms($2) } /^ +99%/ { p99 = ms($2) } / requests in / { reqs = $1 }
-    /Non-2xx or 3xx/ { errs += $NF } /Requests\/sec/ { rps = $2 }
-    END { printf "%.0f %.2f %.3f %.3f %d %d\n", rps, (after - before) * 1e6 / (reqs > 0 ? reqs : 1), p50, p99, reqs, errs }')
+  read -r rps cpu p50 p99 reqs errs < <(run_wrk "http://127.0.0.1:$NG_PORT/healthz" $CONNS "$SECS" "$(pgrep -P "$NGINX_PID" | xargs)")
   echo "| $round | nginx | $rps | $cpu | $p50 | $p99 | $errs |" >"$work/nginx.row"
 }
 ratios=()

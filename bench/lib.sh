@@ -1,9 +1,11 @@
 # Shared by the benchmark scripts.
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 
-# Total CPU seconds (user + system) of a process and its threads.
+# Total CPU seconds (user + system) of a process and its threads; of several processes summed.
 cpu_seconds() {
-  awk -v hz="$(getconf CLK_TCK)" '{ print ($14 + $15) / hz }' "/proc/$1/stat"
+  local pid files=()
+  for pid in "$@"; do files+=("/proc/$pid/stat"); done
+  awk -v hz="$(getconf CLK_TCK)" '{ s += ($14 + $15) / hz } END { print s }' "${files[@]}"
 }
 
 # CPU time of all a process's threads so far, in nanoseconds (schedstat: finer than cpu_seconds'
@@ -56,17 +58,19 @@ wait_http() {
 }
 
 # run_wrk URL CONNECTIONS SECONDS PID [SCRIPT]: prints "req_per_s cpu_us_per_req p50_ms p99_ms requests errors"
+# PID may be several, space-separated (e.g. nginx's workers): their CPU is summed.
 run_wrk() {
-  local url=$1 conns=$2 secs=$3 pid=$4 script=${5:-}
-  local before after out threads=2
+  local url=$1 conns=$2 secs=$3 script=${5:-}
+  local before after out threads=2 pids
+  read -r -a pids <<<"$4"
   [ "$conns" -lt 2 ] && threads=1
-  before=$(cpu_seconds "$pid")
+  before=$(cpu_seconds "${pids[@]}")
   if [ -n "$script" ]; then
     out=$(wrk -t"$threads" -c"$conns" -d"${secs}s" --latency -s "$script" "$url")
   else
     out=$(wrk -t"$threads" -c"$conns" -d"${secs}s" --latency "$url")
   fi
-  after=$(cpu_seconds "$pid")
+  after=$(cpu_seconds "${pids[@]}")
   echo "$out" | awk -v before="$before" -v after="$after" '
     function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
     /^ +50%/ { p50 = ms($2) }

@@ -243,7 +243,8 @@ elif method == "alternate":
           f"machine and a process's own speed (memory placement) fall on both sides alike; {rounds} rounds. "
           "Access logs go to /dev/null.")
 else:
-    print(f"Two servers run at once, a baseline and the configuration under test, each loaded by its own "
+    print(f"Two servers run at once, each in its own session (setsid: the CPUs are shared per server, not per thread), "
+          f"a baseline and the configuration under test, each loaded by its own "
           f"`wrk -t2 -c{conns} -d{secs}s` at the same time (which load starts first alternates), {rounds} rounds. Both share the same (noisy) CPUs in the same "
           "seconds, so their difference is the telemetry's; absolute figures are those of two loaded servers on 2 CPUs. "
           "Access logs go to /dev/null.")
