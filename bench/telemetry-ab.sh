@@ -22,6 +22,8 @@
 #   metrics-errors  TELEMETRY_ENABLED=false → metrics, access lines only for errors (ACCESS_LOG=errors)
 #   access-log      metrics-errors → metrics (the access line of every request alone)
 #   same            metrics → metrics: the method's own noise (ideally 0)
+#   tracing-same    tracing → tracing (as in the tracing pair, on both sides): with MEASURED_BIN,
+#                   two builds compared with tracing on
 #   tracing         tracing off (telemetry on, OTEL_SDK_DISABLED=true) → tracing at 100% sampling
 #                   exported over OTLP/HTTP to an nginx sink (bench/lib.sh start_otlp_sink); the
 #                   spans the measured server dropped are counted per round (they should be 0)
@@ -91,7 +93,7 @@ start_server() {  # start_server BIN CONFIG → prints "pid port"
     metrics) extra=(TELEMETRY_ENABLED=true OTEL_SDK_DISABLED=true) ;;
     metrics-errors) extra=(TELEMETRY_ENABLED=true OTEL_SDK_DISABLED=true ACCESS_LOG=errors) ;;
     access-log | same) extra=(TELEMETRY_ENABLED=true OTEL_SDK_DISABLED=true ACCESS_LOG=all) ;;
-    tracing) extra=(TELEMETRY_ENABLED=true OTEL_TRACES_SAMPLER=always_on OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$SINK_PORT") ;;
+    tracing | tracing-same) extra=(TELEMETRY_ENABLED=true OTEL_TRACES_SAMPLER=always_on OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$SINK_PORT") ;;
   esac
   local port; port=$(free_port)
   env HOST=127.0.0.1 PORT=$port MAX_QUEUE_SIZE=1024 LOG_LEVEL=info SHUTDOWN_DRAIN_SECONDS=0 "${extra[@]}" "${SESSION[@]}" "${PIN[@]}" "$1" >/dev/null 2>&1 &
@@ -99,7 +101,7 @@ start_server() {  # start_server BIN CONFIG → prints "pid port"
 }
 
 baseline_of() {  # the configuration MODE is compared against
-  case $1 in tracing | same) echo metrics ;; access-log) echo metrics-errors ;; *) echo off ;; esac
+  case $1 in tracing | same) echo metrics ;; tracing-same) echo tracing-same ;; access-log) echo metrics-errors ;; *) echo off ;; esac
 }
 
 start_side() {  # start_side a|b BIN MODE → prints "pid port": MODE's baseline (a) or MODE itself (b)
@@ -257,6 +259,8 @@ print("- same: the metrics configuration on both sides" + (" (the measured side 
 print("- tracing: tracing off (telemetry on, OTEL_SDK_DISABLED=true) against tracing at 100% sampling "
       "(OTEL_TRACES_SAMPLER=always_on), spans exported over OTLP/HTTP (protobuf, the default) to a sink that keeps up (nginx answering 200 on "
       "loopback, on the load's CPUs).")
+if "tracing-same" in modes.split():
+    print("- tracing-same: the tracing configuration on both sides" + (" (the measured side is another build: MEASURED_BIN)." if measured_bin else ", the method's own noise with tracing on."))
 print("- off: TELEMETRY_ENABLED=false on both sides" + (" (the measured side is another build: MEASURED_BIN)." if measured_bin else "."))
 print()
 print("| build | mode | round | baseline req/s | measured req/s | baseline CPU µs/req | measured CPU µs/req | spans dropped |")

@@ -7,6 +7,7 @@
 //     --dump DIR writes each scenario's exposition to DIR/<scenario>.<format>.txt (for comparing builds)
 //   telemetry-bench hotpath [--iterations 2000000] [--only OP-SUBSTRING]
 //   telemetry-bench chain [--iterations 200000] [--only OP-SUBSTRING]
+//   telemetry-bench export [--batches 400] [--only OP-SUBSTRING]
 //
 // Output: one JSON object per line on stdout.
 //   render:  {"scenario":"histograms","format":"openmetrics","series":10000,"families":1,"sample_lines":160000,
@@ -23,6 +24,11 @@
 //   chain: {"op":"chain.infer.all.sampled","ns_per_op":2770.9,"added_ns":2301.9}: a request through the
 //     service's middleware (access log, metrics, tracing; each alone and all together) to a handler
 //     that answers at once, on the infer route and on /healthz; added_ns is the cost over no middleware.
+//   export: {"op":"export.encode.protobuf","ns_per_span":310.2,"bytes_per_span":203.4,"spans":512}: the spans of
+//     infer requests as the service records them (a server span, its queue and execute spans; per batch of
+//     8 an `inference.batch` span linked to its members and its three steps), in batches of 512 (the
+//     default OTEL_BSP_MAX_EXPORT_BATCH_SIZE), encoded as an OTLP request body in each encoding; and the
+//     cost of freeing a batch once exported.
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -381,10 +387,86 @@ func chainCost(iterations: Int, only: String?) {
     _ = writer.flush()
 }
 
+// MARK: export
+
+/// Single-threaded use only.
+final class CollectingProcessor: SpanProcessor, @unchecked Sendable {
+    var spans: [SpanData] = []
+    func onEnd(_ span: SpanData) { spans.append(span) }
+    func forceFlush(timeout: Duration) -> Bool { true }
+    func shutdown(timeout: Duration) -> Bool { true }
+}
+
+/// One export batch of the spans infer requests leave, recorded the way the service records them.
+func inferSpans(count: Int) -> [SpanData] {
+    let collector = CollectingProcessor()
+    let tracer = Tracer(sampler: .alwaysOn, processor: collector)
+    var t: UInt64 = 1_764_900_000_000_000_000
+    var batchID = 0
+    while collector.spans.count < count {
+        batchID += 1
+        var members: [SpanLink] = []
+        var servers: [Span] = []
+        for _ in 0..<8 {
+            let span = tracer.startSpan(context: .topLevel, ofKind: .server) {
+                ("POST /v2/models/{model}/infer",
+                 ["http.request.method": "POST", "http.route": "/v2/models/{model}/infer", "url.path": "/v2/models/mlp/infer",
+                  "server.port": .int(8000), "user_agent.original": "python-requests/2.32.3"])
+            }
+            members.append(SpanLink(span.traceContext))
+            servers.append(span)
+        }
+        let batch = tracer.startSpan("inference.batch", context: .topLevel, attributes: [
+            "inference.model.name": "mlp", "inference.model.version": "1", "inference.batch.id": .int(batchID),
+            "inference.batch.trigger": "size", "inference.batch.requests": 8, "inference.batch.size": 8,
+        ])
+        batch.addLinks(members)
+        for step in ["batch.assemble", "model.run", "batch.scatter"] {
+            tracer.recordSpan(step, parent: batch.traceContext, start: t, end: t + 20_000)
+        }
+        batch.end()
+        let shared: SpanAttributes = ["inference.batch.id": .int(batchID), "inference.batch.size": 8, "inference.batch.trigger": "size"]
+        let batchLink = [SpanLink(batch.traceContext)]
+        for span in servers {
+            span.setAttribute("inference.model.name", "mlp")
+            span.setAttribute("inference.model.version", "1")
+            let queue = tracer.recordSpan("inference.queue", parent: span.traceContext, start: t, end: t + 900_000)
+            tracer.recordSpan("inference.execute", parent: queue, start: t + 900_000, end: t + 1_200_000,
+                              attributes: shared, links: batchLink)
+            span.setAttribute("http.response.status_code", .int(200))
+            span.end()
+        }
+        t += 1_500_000
+    }
+    return Array(collector.spans.prefix(count))
+}
+
+func exportCost(batches: Int, only: String?) {
+    let size = 512
+    let resource = Resource(attributes: ["service.name": "pd-inference", "service.version": "0.1.0", "host.name": "pd-inference-7c9d"])
+    let scope = InstrumentationScope(name: "pd-inference", version: "0.1.0")
+    let spans = inferSpans(count: size)
+    for (name, encode) in [("protobuf", { OTLPProtobufEncoder.encode($0, resource: resource, scope: scope) }),
+                           ("json", { OTLPJSONEncoder.encode($0, resource: resource, scope: scope) })] as [(String, ([SpanData]) -> [UInt8])]
+        where only.map({ "export.encode.\(name)".contains($0) }) ?? true {
+        var bytes = 0
+        _ = measure(max(1, batches / 10)) { _ in bytes = encode(spans).count }  // warm-up
+        let ns = measure(batches) { _ in bytes = encode(spans).count }
+        emit("{\"op\":\"export.encode.\(name)\",\"ns_per_span\":\(fixed(ns / Double(size), 1)),"
+            + "\"bytes_per_span\":\(fixed(Double(bytes) / Double(size), 1)),\"spans\":\(size)}")
+    }
+    guard only.map({ "export.free".contains($0) }) ?? true else { return }
+    // Freeing an exported batch: fresh copies, each the only owner of its spans' storage.
+    let copies = (0..<min(batches, 100)).map { _ in inferSpans(count: size) }
+    var pending = copies
+    let ns = measure(pending.count) { i in pending[i] = [] }
+    emit("{\"op\":\"export.free\",\"ns_per_span\":\(fixed(ns / Double(size), 1)),\"spans\":\(size)}")
+}
+
 // MARK: main
 
 let arguments = Array(CommandLine.arguments.dropFirst())
-guard let mode = arguments.first else { fail("usage: telemetry-bench render|hotpath|chain [options]") }
+guard let mode = arguments.first else { fail("usage: telemetry-bench render|hotpath|chain|export [options]") }
 func option(_ name: String, in args: [String] = arguments) -> String? {
     guard let i = args.firstIndex(of: name), i + 1 < args.count else { return nil }
     return args[i + 1]
@@ -409,6 +491,8 @@ case "render":
     }
 case "hotpath":
     hotPath(iterations: Int(option("--iterations") ?? "2000000") ?? 2_000_000, only: option("--only"))
+case "export":
+    exportCost(batches: Int(option("--batches") ?? "400") ?? 400, only: option("--only"))
 case "chain":
     chainCost(iterations: Int(option("--iterations") ?? "200000") ?? 200_000, only: option("--only"))
 default:
