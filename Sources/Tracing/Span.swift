@@ -67,7 +67,7 @@ public final class Span: Sendable {
         }
     }
 
-    /// A snapshot of the attributes.
+    /// A snapshot of the attributes; empty once the span has ended (they went to the processor).
     public var attributes: SpanAttributes { state.withLock { $0.attributes } }
 
     /// The current status.
@@ -151,17 +151,22 @@ public final class Span: Sendable {
         }
     }
 
-    /// Ends the span (only the first call counts) and passes it to the processor.
+    /// Ends the span (only the first call counts) and passes it to the processor. Its
+    /// attributes, events and links are moved into the ended span's data, not copied.
     public func end(at endTimeUnixNano: UInt64? = nil) {
         guard isRecording else { return }
         let end = endTimeUnixNano ?? SystemClock.unixNanoseconds()
         let data: SpanData? = state.withLock { state in
             guard !state.ended else { return nil }
             state.ended = true
+            var attributes = SpanAttributes(), events: [SpanEvent] = [], links: [SpanLink] = []
+            swap(&attributes, &state.attributes)
+            swap(&events, &state.events)
+            swap(&links, &state.links)
             return SpanData(name: state.name, kind: kind, context: traceContext, parentSpanID: parentSpanID,
                             parentIsRemote: parentIsRemote, startTimeUnixNano: startTimeUnixNano,
-                            endTimeUnixNano: max(end, startTimeUnixNano), attributes: state.attributes,
-                            events: state.events, links: state.links, status: state.status,
+                            endTimeUnixNano: max(end, startTimeUnixNano), attributes: attributes,
+                            events: events, links: links, status: state.status,
                             droppedAttributesCount: state.droppedAttributes, droppedEventsCount: state.droppedEvents,
                             droppedLinksCount: state.droppedLinks)
         }

@@ -21,7 +21,14 @@ public enum SpanAttribute: Sendable, Hashable, ExpressibleByStringLiteral, Expre
 
 /// Ordered attributes with unique keys (setting an existing key replaces its value in place).
 public struct SpanAttributes: Sendable, Hashable, ExpressibleByDictionaryLiteral, Sequence {
-    public private(set) var entries: [(key: String, value: SpanAttribute)] = []
+    /// One attribute. A struct rather than a `(key:value:)` tuple: an array of tuples is copied,
+    /// grown and freed through the runtime's generic tuple witnesses, several times slower.
+    public struct Entry: Sendable, Hashable {
+        public let key: String
+        public var value: SpanAttribute
+    }
+
+    public private(set) var entries: [Entry] = []
 
     public init() {}
 
@@ -47,7 +54,7 @@ public struct SpanAttributes: Sendable, Hashable, ExpressibleByDictionaryLiteral
             if let index = index(of: key) {
                 if let newValue { entries[index].value = newValue } else { entries.remove(at: index) }
             } else if let newValue {
-                entries.append((key, newValue))
+                entries.append(Entry(key: key, value: newValue))
             }
         }
     }
@@ -60,28 +67,20 @@ public struct SpanAttributes: Sendable, Hashable, ExpressibleByDictionaryLiteral
             return true
         }
         guard entries.count < limit else { return false }
-        entries.append((key, value))
+        entries.append(Entry(key: key, value: value))
         return true
     }
 
     public var count: Int { entries.count }
     public var isEmpty: Bool { entries.isEmpty }
 
-    public func makeIterator() -> IndexingIterator<[(key: String, value: SpanAttribute)]> {
-        entries.makeIterator()
+    /// The attributes in order, as `(key, value)` pairs.
+    public struct Iterator: IteratorProtocol {
+        var base: IndexingIterator<[Entry]>
+        public mutating func next() -> (key: String, value: SpanAttribute)? { base.next().map { ($0.key, $0.value) } }
     }
 
-    public static func == (lhs: SpanAttributes, rhs: SpanAttributes) -> Bool {
-        lhs.entries.count == rhs.entries.count
-            && zip(lhs.entries, rhs.entries).allSatisfy { $0.key == $1.key && $0.value == $1.value }
-    }
-
-    public func hash(into hasher: inout Hasher) {
-        for entry in entries {
-            hasher.combine(entry.key)
-            hasher.combine(entry.value)
-        }
-    }
+    public func makeIterator() -> Iterator { Iterator(base: entries.makeIterator()) }
 }
 
 /// The role of a span (OTLP `Span.SpanKind` numbers).
