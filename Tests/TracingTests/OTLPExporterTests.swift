@@ -325,6 +325,26 @@ import TelemetryCore
         #expect(actions.dropLast().allSatisfy { $0 == .needMore })
         if case .complete = actions.last {} else { Issue.record("byte-by-byte response not complete") }
 
+        // Connection and Transfer-Encoding are token lists, in any case.
+        for (header, keepAlive) in [("Connection: keep-alive, Close", false), ("Connection: Upgrade,close", false),
+                                    ("Connection: closed", true), ("Connection: Keep-Alive", true)] {
+            var parser = HTTPResponseParser()
+            guard case .complete(let head) = parser.feed(Array("HTTP/1.1 204 No Content\r\n\(header)\r\n\r\n".utf8)) else {
+                Issue.record("not complete with \(header)")
+                continue
+            }
+            #expect(head.keepAlive == keepAlive, "\(header)")
+        }
+        var chunked = HTTPResponseParser()
+        #expect(chunked.feed(Array("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, Chunked\r\n\r\n".utf8)) == .needMore)
+        if case .complete = chunked.feed(Array("0\r\n\r\n".utf8)) {} else { Issue.record("chunked coding not recognised") }
+        var oneZero = HTTPResponseParser()
+        guard case .complete(let http10) = oneZero.feed(Array("HTTP/1.0 204 No Content\r\nConnection: keep-alive\r\n\r\n".utf8)) else {
+            Issue.record("HTTP/1.0 keep-alive response not complete")
+            return
+        }
+        #expect(http10.keepAlive)
+
         var broken = HTTPResponseParser()
         if case .failed = broken.feed(Array("SMTP ready\r\n\r\n".utf8)) {} else { Issue.record("accepted a bad status line") }
     }

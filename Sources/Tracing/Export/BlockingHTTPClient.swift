@@ -109,31 +109,41 @@ final class BlockingHTTPClient {
     /// Sends `POST url.path` and reads the whole response. DNS resolution (getaddrinfo) is
     /// the one step that cannot be bounded by the deadline.
     func post(body: [UInt8], headers: [(String, String)], timeoutNanoseconds: UInt64) throws(HTTPClientError) -> HTTPResponseHead {
+        try body.withUnsafeBytes { body in
+            Result { () throws(HTTPClientError) in try post(body: [body], headers: headers, timeoutNanoseconds: timeoutNanoseconds) }
+        }.get()
+    }
+
+    /// Posts the concatenation of `body`'s parts, sent as they are (gathered by `sendmsg`, not copied).
+    func post(body: [UnsafeRawBufferPointer], headers: [(String, String)],
+              timeoutNanoseconds: UInt64) throws(HTTPClientError) -> HTTPResponseHead {
+        let bodyLength = body.reduce(0) { $0 + $1.count }
         let deadline = SystemClock.monotonicNanoseconds() &+ timeoutNanoseconds
-        var request: [UInt8] = []
-        request.reserveCapacity(body.count + 512)
-        request.appendUTF8("POST \(url.path) HTTP/1.1\r\nHost: \(url.hostHeader)\r\n")
+        var head: [UInt8] = []
+        head.reserveCapacity(512)
+        head.appendUTF8("POST \(url.path) HTTP/1.1\r\nHost: \(url.hostHeader)\r\n")
         for (name, value) in headers where HTTPClientHeaders.isSafe(name, value) {
-            request.appendUTF8("\(name): \(value)\r\n")
+            head.appendUTF8("\(name): \(value)\r\n")
         }
-        request.appendUTF8("Content-Length: \(body.count)\r\n\r\n")
-        request.append(contentsOf: body)
+        head.appendUTF8("Content-Length: \(bodyLength)\r\n\r\n")
 
         let reused = fd >= 0
         do {
             if fd < 0 { try connect(deadline: deadline) }
-            return try exchange(request, deadline: deadline)
+            return try exchange(head, body, deadline: deadline)
         } catch where reused && error.kind != .timeout {
             // The server may have closed an idle keep-alive connection; retry once on a new one.
             close()
             try connect(deadline: deadline)
-            return try exchange(request, deadline: deadline)
+            return try exchange(head, body, deadline: deadline)
         }
     }
 
-    private func exchange(_ request: [UInt8], deadline: UInt64) throws(HTTPClientError) -> HTTPResponseHead {
+    private func exchange(_ head: [UInt8], _ body: [UnsafeRawBufferPointer], deadline: UInt64) throws(HTTPClientError) -> HTTPResponseHead {
         do {
-            try sendAll(request, deadline: deadline)
+            try head.withUnsafeBytes { head in
+                Result { () throws(HTTPClientError) in try sendAll([head] + body, deadline: deadline) }
+            }.get()
             let head = try readResponse(deadline: deadline)
             if !head.keepAlive { close() }
             return head
@@ -191,11 +201,28 @@ final class BlockingHTTPClient {
         throw lastError
     }
 
-    private func sendAll(_ bytes: [UInt8], deadline: UInt64) throws(HTTPClientError) {
+    /// Sends `parts` one after another, gathered by `sendmsg` (nothing is copied to join them).
+    private func sendAll(_ parts: [UnsafeRawBufferPointer], deadline: UInt64) throws(HTTPClientError) {
+        let total = parts.reduce(0) { $0 + $1.count }
         var offset = 0
-        while offset < bytes.count {
-            let n = bytes.withUnsafeBytes { raw in
-                send(fd, raw.baseAddress! + offset, raw.count - offset, Int32(MSG_NOSIGNAL))
+        while offset < total {
+            let n = withUnsafeTemporaryAllocation(of: iovec.self, capacity: parts.count) { vectors in
+                // The parts not yet (wholly) sent.
+                var count = 0, skip = offset
+                for part in parts {
+                    if skip >= part.count {
+                        skip -= part.count
+                        continue
+                    }
+                    vectors[count] = iovec(iov_base: UnsafeMutableRawPointer(mutating: part.baseAddress! + skip),
+                                           iov_len: part.count - skip)
+                    count += 1
+                    skip = 0
+                }
+                var message = msghdr()
+                message.msg_iov = vectors.baseAddress
+                message.msg_iovlen = count
+                return sendmsg(fd, &message, Int32(MSG_NOSIGNAL))
             }
             if n > 0 {
                 offset += n
