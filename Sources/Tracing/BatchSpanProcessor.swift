@@ -12,7 +12,10 @@ import TelemetryCore
 /// shared by as many spans as allowed.
 ///
 /// Spans are queued straight into the batch that will be exported: a full batch is handed to
-/// the exporter as it is, never copied or split, and its storage comes back for reuse.
+/// the exporter as it is, never copied or split, and its storage comes back for reuse. With the
+/// OTLP exporter, a span is encoded into the batch when it ends, on the thread that ends it
+/// (where its data is in the cache and its memory is freed); the export thread only frames
+/// and sends the bytes.
 public final class BatchSpanProcessor: SpanProcessor {
     public struct Configuration: Sendable {
         public var maxQueueSize: Int
@@ -28,36 +31,76 @@ public final class BatchSpanProcessor: SpanProcessor {
         }
     }
 
+    /// Spans queued for one export: the spans themselves or, for an exporter that encodes each
+    /// span as it ends (`SpanEncodingExporter`), their encoding.
+    private final class Batch: @unchecked Sendable {  // only touched under the lock, or by the export thread that took it
+        var spans: [SpanData] = []
+        var encoded = ByteBuffer(capacity: 0)
+        var count = 0
+
+        /// Empty, keeping the storage (up to 4 MiB of encoding) for the next batch.
+        func reset() {
+            spans.removeAll(keepingCapacity: true)
+            encoded.removeAll(keeping: 4 << 20)
+            count = 0
+        }
+    }
+
     private struct State {
         /// Full batches, oldest first.
-        var full: [[SpanData]] = []
+        var full: [Batch] = []
         /// The batch being filled.
-        var filling: [SpanData] = []
+        var filling = Batch()
         /// Spans in `full` and `filling`.
         var count = 0
         /// Emptied batches, their storage kept for the next ones.
-        var spare: [[SpanData]] = []
+        var spare: [Batch] = []
         var flushRequested = 0
         var flushCompleted = 0
         var shuttingDown = false
         var finished = false
         var workerSignalled = false
 
-        /// The oldest full batch or, when `everything` is set, what is being filled; its place is
-        /// taken by `empty` (whose storage is kept).
-        mutating func take(everything: Bool, replacingWith empty: inout [SpanData]) {
+        /// Whether another span may be queued (counting it as dropped when not).
+        func admits(_ configuration: Configuration) -> Bool {
+            !shuttingDown && count < configuration.maxQueueSize
+        }
+
+        /// Counts the span just added to `filling`; true when that made a full batch and the
+        /// export thread is to be woken.
+        mutating func added(batchSize: Int) -> Bool {
+            filling.count += 1
+            count += 1
+            guard filling.count >= batchSize else { return false }
+            full.append(filling)
+            filling = spare.popLast() ?? Batch()
+            if workerSignalled { return false }
+            workerSignalled = true
+            return true
+        }
+
+        /// The oldest full batch or, when `everything` is set, what is being filled; `empty`
+        /// takes its place among the spares (or as the batch being filled).
+        mutating func take(everything: Bool, replacingWith empty: Batch) -> Batch? {
+            let taken: Batch
             if !full.isEmpty {
-                swap(&empty, &full[0])
-                spare.append(full.removeFirst())
-            } else if everything {
-                swap(&empty, &filling)
+                taken = full.removeFirst()
+                spare.append(empty)
+            } else if everything && filling.count > 0 {
+                taken = filling
+                filling = empty
+            } else {
+                return nil
             }
-            count -= empty.count
+            count -= taken.count
+            return taken
         }
     }
 
     public let configuration: Configuration
     let exporter: any SpanExporter
+    /// The exporter, when it encodes spans as they end.
+    private let encoder: (any SpanEncodingExporter)?
     private let state = Mutex(State())
     private let wakeUp = Semaphore()
     private let exported = Atomic<Int>(0)
@@ -66,6 +109,7 @@ public final class BatchSpanProcessor: SpanProcessor {
 
     public init(exporter: any SpanExporter, configuration: Configuration = Configuration()) {
         self.exporter = exporter
+        encoder = exporter as? any SpanEncodingExporter
         self.configuration = configuration
         spawnDetachedThread { [self] in run() }
     }
@@ -83,23 +127,38 @@ public final class BatchSpanProcessor: SpanProcessor {
     public var queueDepth: Int { state.withLock { $0.count } }
 
     public func onEnd(_ span: consuming SpanData) {
+        if let encoder {
+            // Encoded where it lies (a pointer to this variable, not a copy), then freed here.
+            var span = span
+            withUnsafePointer(to: &span) { queueEncoded($0, encoder) }
+            return
+        }
         // Taken (moved) into the queue under the lock: capturing the span would copy it.
         var pending: SpanData? = consume span
         let batchSize = configuration.maxExportBatchSize
         let signal: Bool = state.withLock { state in
-            guard !state.shuttingDown, state.count < configuration.maxQueueSize else {
+            guard state.admits(configuration) else {
                 overflowed.wrappingAdd(1, ordering: .relaxed)
                 return false
             }
-            if state.filling.capacity == 0 { state.filling.reserveCapacity(batchSize) }
-            state.filling.append(pending.take()!)
-            state.count += 1
-            guard state.filling.count >= batchSize else { return false }
-            state.full.append(state.spare.popLast() ?? [])
-            swap(&state.full[state.full.count - 1], &state.filling)
-            if state.workerSignalled { return false }
-            state.workerSignalled = true
-            return true
+            if state.filling.spans.capacity == 0 { state.filling.spans.reserveCapacity(batchSize) }
+            state.filling.spans.append(pending.take()!)
+            return state.added(batchSize: batchSize)
+        }
+        if signal { wakeUp.signal() }
+    }
+
+    /// Encodes `span` into the batch being filled, here on the thread that ended it (its data is
+    /// in this thread's cache, and it is freed where it was made).
+    private func queueEncoded(_ span: UnsafePointer<SpanData>, _ encoder: any SpanEncodingExporter) {
+        let batchSize = configuration.maxExportBatchSize
+        let signal: Bool = state.withLock { state in
+            guard state.admits(configuration) else {
+                overflowed.wrappingAdd(1, ordering: .relaxed)
+                return false
+            }
+            encoder.encode(span, into: &state.filling.encoded)
+            return state.added(batchSize: batchSize)
         }
         if signal { wakeUp.signal() }
     }
@@ -133,7 +192,7 @@ public final class BatchSpanProcessor: SpanProcessor {
     private func run() {
         var failureLog = ExportFailureLog()
         let delay = configuration.scheduleDelay.nanosecondsClamped
-        var batch: [SpanData] = []
+        var empty = Batch()
         while true {
             let signalled = wakeUp.wait(timeoutNanoseconds: delay)
             let (flushTarget, flushPending, shuttingDown) = state.withLock { state in
@@ -142,16 +201,20 @@ public final class BatchSpanProcessor: SpanProcessor {
             }
             // Full batches always; the partial one on the timer, a flush or the shutdown.
             let everything = !signalled || flushPending || shuttingDown
-            while true {
-                state.withLock { $0.take(everything: everything, replacingWith: &batch) }
-                if batch.isEmpty { break }
-                switch exporter.export(batch) {
+            while let batch = state.withLock({ $0.take(everything: everything, replacingWith: empty) }) {
+                let result = if let encoder {
+                    encoder.export(encoded: batch.encoded, spans: batch.count)
+                } else {
+                    exporter.export(batch.spans)
+                }
+                switch result {
                 case .success: exported.wrappingAdd(batch.count, ordering: .relaxed)
                 case .failure(let message):
                     failed.wrappingAdd(batch.count, ordering: .relaxed)
                     failureLog.record(spans: batch.count, message: message)
                 }
-                batch.removeAll(keepingCapacity: true)
+                batch.reset()
+                empty = batch
             }
             if shuttingDown {
                 exporter.shutdown()
@@ -159,7 +222,7 @@ public final class BatchSpanProcessor: SpanProcessor {
                     // Anything that raced in after the last drain is counted, not silently lost.
                     overflowed.wrappingAdd(state.count, ordering: .relaxed)
                     state.full.removeAll()
-                    state.filling.removeAll()
+                    state.filling.reset()
                     state.count = 0
                     state.flushCompleted = state.flushRequested
                     state.finished = true

@@ -1,4 +1,5 @@
 import Synchronization
+import TelemetryCore
 
 /// Receives spans as they start and end (OpenTelemetry `SpanProcessor`). Called on the
 /// request's thread: implementations must not block. A class: every span holds its processor,
@@ -29,6 +30,16 @@ public protocol SpanExporter: Sendable {
 extension SpanExporter {
     public func forceFlush() {}
     public func shutdown() {}
+}
+
+/// An exporter that encodes each span as it ends, on the thread that ends it (while the span is
+/// still in that thread's cache), so that `BatchSpanProcessor` queues encoded bytes rather than
+/// spans: each span is freed where it was made, and the export thread only frames and sends.
+protocol SpanEncodingExporter: SpanExporter {
+    /// Appends `span` to `batch` (called under the processor's lock; it must not block).
+    func encode(_ span: UnsafePointer<SpanData>, into batch: inout ByteBuffer)
+    /// Sends the `spans` spans `encode` wrote into `batch`.
+    func export(encoded batch: borrowing ByteBuffer, spans: Int) -> SpanExportResult
 }
 
 public enum SpanExportResult: Sendable, Equatable {

@@ -142,6 +142,83 @@ import TelemetryCore
         exporter.shutdown()
     }
 
+    /// Behind a batch processor, the exporter encodes each span on the thread that ends it and
+    /// sends a batch as the frame around those bytes. Spans ended on four threads at once, in
+    /// batches far larger than the slow collector's socket buffer (a send takes part of the body
+    /// at a time), arrive each exactly once, whole, in both encodings.
+    @Test(arguments: [OTLPHTTPExporter.Encoding.protobuf, .json])
+    func processorEncodesSpansAsTheyEnd(encoding: OTLPHTTPExporter.Encoding) throws {
+        let server = TestHTTPServer(slowReader: true)
+        defer { server.stop() }
+        let exporter = try exporter(port: server.port, encoding: encoding)
+        let processor = BatchSpanProcessor(exporter: exporter, configuration: .init(
+            maxQueueSize: 8192, maxExportBatchSize: 3000, scheduleDelay: .seconds(60)))
+        let template = try fixedSpan()
+        let perThread = 1500
+        DispatchQueue.concurrentPerform(iterations: 4) { thread in
+            for i in 0..<perThread {
+                var span = template
+                span.context.spanID = SpanID(UInt64(thread * perThread + i + 1))
+                processor.onEnd(span)
+            }
+        }
+        #expect(processor.forceFlush(timeout: .seconds(10)))
+        #expect(processor.exportedSpans == 4 * perThread && processor.droppedSpans == 0)
+        // Two full batches, each sent when it filled, each body over a MiB.
+        let requests = server.requests
+        #expect(requests.count == 2)
+        #expect(requests.allSatisfy { $0.body.count > 1 << 20 })
+        var ids: [String] = []
+        for request in requests {
+            switch encoding {
+            case .protobuf:
+                let resourceSpans = try WireReader(WireReader(request.body[...]).fields()[0].bytes).fields()
+                #expect(try WireReader(resourceSpans[0].bytes).fields().count == 1)  // the resource's one attribute
+                let spans = try WireReader(resourceSpans[1].bytes).fields().filter { $0.number == 2 }
+                for span in spans {
+                    let fields = try WireReader(span.bytes).fields()
+                    ids.append(hex(Array(fields.first { $0.number == 2 }!.bytes)))
+                    #expect(fields.filter { $0.number == 9 }.count == 5)  // every attribute
+                }
+                // Every span whole: they differ only in their ids, so all have the same length.
+                #expect(Set(spans.map(\.bytes.count)).count == 1)
+            case .json:
+                let object = try JSONSerialization.jsonObject(with: Data(request.body)) as? [String: Any]
+                let spans = ((object?["resourceSpans"] as? [[String: Any]])?.first?["scopeSpans"] as? [[String: Any]])?
+                    .first?["spans"] as? [[String: Any]] ?? []
+                ids += spans.compactMap { $0["spanId"] as? String }
+                #expect(spans.allSatisfy { ($0["attributes"] as? [Any])?.count == 5 })
+            }
+        }
+        #expect(ids.count == 4 * perThread)
+        #expect(Set(ids).count == 4 * perThread)
+        #expect(processor.shutdown(timeout: .seconds(5)))
+    }
+
+    /// A batch encoded span by span and framed is byte for byte the batch encoded at once.
+    @Test func spanBySpanEncodingFramesToTheWholeBatch() throws {
+        let spans = [try fixedSpan(), try fixedSpan(), try fixedSpan()]
+        let resource = Resource(attributes: ["service.name": "test"])
+        let scope = InstrumentationScope(name: "pd-inference", version: "1.0")
+        var protobuf = ByteBuffer(capacity: 64)
+        var json = ByteBuffer(capacity: 64)
+        spans.withUnsafeBufferPointer { spans in
+            for i in spans.indices {
+                OTLPProtobufEncoder.appendSpan(spans.baseAddress! + i, to: &protobuf)
+                OTLPJSONEncoder.appendSpan(spans.baseAddress! + i, to: &json)
+            }
+        }
+        let framed = OTLPProtobufEncoder.envelope(resource: resource, scope: scope, spanBytes: protobuf.count) + protobuf.array()
+        #expect(framed == OTLPProtobufEncoder.encode(spans, resource: resource, scope: scope))
+        let (head, tail) = OTLPJSONEncoder.envelope(resource: resource, scope: scope)
+        #expect(head + json.array() + tail == OTLPJSONEncoder.encode(spans, resource: resource, scope: scope))
+        // The frame parses: request → resource spans → (resource, scope spans → scope, 3 spans).
+        let resourceSpans = try WireReader(WireReader(framed[...]).fields()[0].bytes).fields()
+        #expect(resourceSpans.map(\.number) == [1, 2])
+        let scopeSpans = try WireReader(resourceSpans[1].bytes).fields()
+        #expect(scopeSpans.map(\.number) == [1, 2, 2, 2])
+    }
+
     @Test func gzipBodies() throws {
         let server = TestHTTPServer()
         defer { server.stop() }

@@ -17,15 +17,22 @@ final class TestHTTPServer: Sendable {
     private let received = Mutex<[Request]>([])
     private let connections = Atomic<Int>(0)
     private let stopped = Atomic<Bool>(false)
+    private let readSize: Int
 
     /// `statuses` are answered in order, then 200. With `respond: false` the server accepts
-    /// connections and reads but never answers (a hung collector).
-    init(statuses: [Int] = [], respond: Bool = true) {
+    /// connections and reads but never answers (a hung collector). `slowReader` makes its
+    /// receive buffer small and reads 1 KiB at a time, so a large body is sent a part at a time.
+    init(statuses: [Int] = [], respond: Bool = true, slowReader: Bool = false) {
         script = Mutex(statuses)
+        readSize = slowReader ? 1024 : 65536
         let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         self.listener = listener
         var one: Int32 = 1
         setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        if slowReader {
+            var size: Int32 = 4096
+            setsockopt(listener, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
@@ -62,7 +69,7 @@ final class TestHTTPServer: Sendable {
     private func serve(_ fd: Int32, respond: Bool) {
         defer { close(fd) }
         var buffer: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65536)
+        var chunk = [UInt8](repeating: 0, count: readSize)
         while true {
             // Read one request head.
             var headEnd: Int?

@@ -9,7 +9,7 @@ import TelemetryCore
 /// (honouring `Retry-After`), and a cap on the total time spent on one batch.
 ///
 /// Only `http://` endpoints are supported; `https://` is rejected at construction.
-public final class OTLPHTTPExporter: SpanExporter {
+public final class OTLPHTTPExporter: SpanExporter, SpanEncodingExporter {
     public enum Compression: String, Sendable {
         case none
         case gzip
@@ -115,26 +115,14 @@ public final class OTLPHTTPExporter: SpanExporter {
 
     public func export(_ batch: [SpanData]) -> SpanExportResult {
         guard !batch.isEmpty else { return .success }
-        guard !stopping.load(ordering: .relaxed) else { return .failure("exporter is shut down") }
-        var body = switch configuration.encoding {
-        case .protobuf: OTLPProtobufEncoder.encode(batch, resource: configuration.resource, scope: configuration.scope)
-        case .json: OTLPJSONEncoder.encode(batch, resource: configuration.resource, scope: configuration.scope)
+        var encoded = ByteBuffer(capacity: 256 * batch.count)
+        batch.withUnsafeBufferPointer { spans in
+            for i in spans.indices { encode(spans.baseAddress! + i, into: &encoded) }
         }
-        var headers: [(String, String)] = [("Content-Type", configuration.encoding.contentType),
-                                           ("User-Agent", "pd-inference-otlp/1")]
-        if configuration.compression == .gzip {
-            do {
-                body = try Gzip.compress(body)
-                headers.append(("Content-Encoding", "gzip"))
-            } catch {
-                return fail(error.description)
-            }
-        }
-        headers.append(contentsOf: configuration.headers)
-        return client.withLock { client in send(body, headers: headers, client: client) }
+        return export(encoded: encoded, spans: batch.count)
     }
 
-    private func send(_ body: [UInt8], headers: [(String, String)], client: BlockingHTTPClient) -> SpanExportResult {
+    private func send(_ body: [UnsafeRawBufferPointer], headers: [(String, String)], client: BlockingHTTPClient) -> SpanExportResult {
         let policy = configuration.retry
         let start = SystemClock.monotonicNanoseconds()
         let budget = policy.maxElapsed.nanosecondsClamped
@@ -195,6 +183,58 @@ public final class OTLPHTTPExporter: SpanExporter {
         stopping.store(true, ordering: .relaxed)
         client.withLock { $0.close() }
     }
+}
+
+extension OTLPHTTPExporter {
+    /// Appends `span` in this exporter's encoding: spans appended one after another make the
+    /// body's span list, framed by `export(encoded:spans:)`.
+    func encode(_ span: UnsafePointer<SpanData>, into batch: inout ByteBuffer) {
+        switch configuration.encoding {
+        case .protobuf: OTLPProtobufEncoder.appendSpan(span, to: &batch)
+        case .json: OTLPJSONEncoder.appendSpan(span, to: &batch)
+        }
+    }
+
+    /// Sends the `spans` spans that `encode` wrote into `batch`, framed as one request (the
+    /// resource, the scope), with retries.
+    func export(encoded batch: borrowing ByteBuffer, spans: Int) -> SpanExportResult {
+        guard spans > 0 else { return .success }
+        guard !stopping.load(ordering: .relaxed) else { return .failure("exporter is shut down") }
+        let (head, tail): ([UInt8], [UInt8]) = switch configuration.encoding {
+        case .protobuf:
+            (OTLPProtobufEncoder.envelope(resource: configuration.resource, scope: configuration.scope, spanBytes: batch.count), [])
+        case .json: OTLPJSONEncoder.envelope(resource: configuration.resource, scope: configuration.scope)
+        }
+        var headers: [(String, String)] = [("Content-Type", configuration.encoding.contentType),
+                                           ("User-Agent", "pd-inference-otlp/1")]
+        if configuration.compression == .gzip {
+            let compressed: [UInt8]
+            do {
+                compressed = try Gzip.compress(head + Array(batch.bytes) + tail)
+            } catch {
+                return fail(error.description)
+            }
+            headers.append(("Content-Encoding", "gzip"))
+            headers.append(contentsOf: configuration.headers)
+            return compressed.withUnsafeBytes { body in
+                let parts = BodyParts(parts: [body])
+                return client.withLock { client in send(parts.parts, headers: headers, client: client) }
+            }
+        }
+        headers.append(contentsOf: configuration.headers)
+        // The spans are sent from where they were encoded, between the frame's two parts.
+        return head.withUnsafeBytes { head in
+            tail.withUnsafeBytes { tail in
+                let parts = BodyParts(parts: [head, batch.bytes, tail])
+                return client.withLock { client in send(parts.parts, headers: headers, client: client) }
+            }
+        }
+    }
+}
+
+/// A request body's parts, read only while the export that owns their memory waits for the send.
+private struct BodyParts: @unchecked Sendable {
+    let parts: [UnsafeRawBufferPointer]
 }
 
 /// The exporter's name before it spoke `http/protobuf` too.

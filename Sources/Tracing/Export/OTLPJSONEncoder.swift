@@ -5,28 +5,39 @@ import TelemetryCore
 /// strings, 64-bit integers as decimal strings, enums as integers.
 public enum OTLPJSONEncoder {
     public static func encode(_ spans: [SpanData], resource: Resource, scope: InstrumentationScope) -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(512 + spans.count * 600)
-        out.appendASCII("{\"resourceSpans\":[{\"resource\":{\"attributes\":")
-        out.appendRaw(maxCount: bound(resource.attributes)) { writeAttributes(resource.attributes, to: &$0) }
-        out.appendASCII("},\"scopeSpans\":[{\"scope\":{\"name\":")
-        out.appendJSONString(scope.name)
-        if let version = scope.version {
-            out.appendASCII(",\"version\":")
-            out.appendJSONString(version)
+        var body = ByteBuffer(capacity: 600 * spans.count)
+        spans.withUnsafeBufferPointer { spans in
+            for i in spans.indices { appendSpan(spans.baseAddress! + i, to: &body) }
         }
-        out.appendASCII("},\"spans\":[")
-        for (i, span) in spans.enumerated() {
-            if i > 0 { out.append(UInt8(ascii: ",")) }
-            appendSpan(span, to: &out)
-        }
-        out.appendASCII("]}]}]}")
-        return out
+        let (head, tail) = envelope(resource: resource, scope: scope)
+        return head + body.array() + tail
     }
 
-    /// One span, written straight into `out` through a cursor with room for its longest form.
-    static func appendSpan(_ span: SpanData, to out: inout [UInt8]) {
-        out.appendRaw(maxCount: bound(span)) { writeSpan(span, to: &$0) }
+    /// Appends `span` to the `spans` array being written in `out`, after a comma unless it is the
+    /// first: spans appended one after another, between `envelope`'s head and tail, make the
+    /// request, so a batch can be encoded span by span, as each ends, and framed when it is sent.
+    package static func appendSpan(_ span: UnsafePointer<SpanData>, to out: inout ByteBuffer) {
+        let separator = out.isEmpty ? 0 : 1
+        out.appendRaw(maxCount: separator + bound(span.pointee)) { cursor in
+            if separator != 0 { cursor.write(UInt8(ascii: ",")) }
+            writeSpan(span.pointee, to: &cursor)
+        }
+    }
+
+    /// What goes before and after the spans written by `appendSpan`: the request with one
+    /// resource and one scope, up to and from its `spans` array.
+    package static func envelope(resource: Resource, scope: InstrumentationScope) -> (head: [UInt8], tail: [UInt8]) {
+        var head: [UInt8] = []
+        head.appendASCII("{\"resourceSpans\":[{\"resource\":{\"attributes\":")
+        head.appendRaw(maxCount: bound(resource.attributes)) { writeAttributes(resource.attributes, to: &$0) }
+        head.appendASCII("},\"scopeSpans\":[{\"scope\":{\"name\":")
+        head.appendJSONString(scope.name)
+        if let version = scope.version {
+            head.appendASCII(",\"version\":")
+            head.appendJSONString(version)
+        }
+        head.appendASCII("},\"spans\":[")
+        return (head, Array("]}]}]}".utf8))
     }
 
     /// Most bytes `writeSpan` writes: the fixed text, every string escaped at its longest,

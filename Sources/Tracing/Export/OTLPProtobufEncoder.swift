@@ -5,40 +5,67 @@ import TelemetryCore
 /// application/x-protobuf`). Fields go out in field-number order and proto3 defaults (zero,
 /// empty) are left out, as the reference serializers do, so equal spans give equal bytes.
 ///
-/// The whole request is written in one pass into a buffer sized from the spans' lengths: a
-/// nested message gets a one-byte length slot, and a message of 128 bytes or more (a span with
-/// links, the containers of all spans) moves its bytes up by the length's extra bytes once it
-/// is complete.
+/// Spans are written one at a time (`appendSpan`), each into room sized from its lengths: a
+/// nested message gets a one-byte length slot, and a message of 128 bytes or more (most spans)
+/// moves its bytes up by the length's extra bytes once it is complete. The request's frame
+/// around them (`envelope`) is written once their total length is known.
 public enum OTLPProtobufEncoder {
     public static func encode(_ spans: [SpanData], resource: Resource, scope: InstrumentationScope) -> [UInt8] {
-        // Spans, attributes and links are read in place through buffer pointers: iterating the
-        // arrays would copy each element (a retain and release of every string and array in it).
+        var body = ByteBuffer(capacity: 256 * spans.count)
         spans.withUnsafeBufferPointer { spans in
-            var bound = 64 + Bound.attributes(resource.attributes) + Bound.string(scope.name) + Bound.string(scope.version ?? "")
-            for i in spans.indices { bound += Bound.span(spans.baseAddress! + i) }
-            return [UInt8](unsafeUninitializedCapacity: bound) { buffer, count in
-                let start = buffer.baseAddress!
-                var out = ProtobufCursor(start)
-                let request = out.beginMessage(1)  // ExportTraceServiceRequest.resource_spans
-                let resourceMessage = out.beginMessage(1)  // ResourceSpans.resource
-                out.attributes(1, resource.attributes)
-                out.endMessage(resourceMessage)
-                let scopeSpans = out.beginMessage(2)  // ResourceSpans.scope_spans
-                let scopeMessage = out.beginMessage(1)  // ScopeSpans.scope
-                out.string(1, scope.name)
-                if let version = scope.version { out.string(2, version) }
-                out.endMessage(scopeMessage)
-                for i in spans.indices {
-                    let span = out.beginMessage(2)  // ScopeSpans.spans
-                    writeSpan(spans.baseAddress! + i, to: &out)
-                    out.endMessage(span)
-                }
-                out.endMessage(scopeSpans)
-                out.endMessage(request)
-                count = out.position - start
-                precondition(count <= bound, "OTLP protobuf encoder wrote \(count) bytes into room for \(bound)")
-            }
+            for i in spans.indices { appendSpan(spans.baseAddress! + i, to: &body) }
         }
+        return envelope(resource: resource, scope: scope, spanBytes: body.count) + body.array()
+    }
+
+    /// Appends `span` as a `ScopeSpans.spans` field. Spans appended one after another are the
+    /// end of the request that `envelope` begins: a batch can be encoded span by span, as each
+    /// ends, and framed when it is sent.
+    package static func appendSpan(_ span: UnsafePointer<SpanData>, to out: inout ByteBuffer) {
+        out.appendRaw(maxCount: Bound.frame + Bound.span(span)) { bytes in
+            var cursor = ProtobufCursor(bytes.position)
+            let message = cursor.beginMessage(2)  // ScopeSpans.spans
+            writeSpan(span, to: &cursor)
+            cursor.endMessage(message)
+            bytes.skip(cursor.position - bytes.position)
+        }
+    }
+
+    /// What comes before `spanBytes` bytes of spans written by `appendSpan`: the
+    /// `ExportTraceServiceRequest` with one `ResourceSpans` (`resource`) holding one `ScopeSpans`
+    /// (`scope`), up to its spans. Fields go out in field-number order, lengths at their shortest.
+    package static func envelope(resource: Resource, scope: InstrumentationScope, spanBytes: Int) -> [UInt8] {
+        var resourceMessage = ByteBuffer(capacity: 64)
+        resourceMessage.appendRaw(maxCount: Bound.attributes(resource.attributes)) { bytes in
+            var cursor = ProtobufCursor(bytes.position)
+            cursor.attributes(1, resource.attributes)
+            bytes.skip(cursor.position - bytes.position)
+        }
+        var scopeMessage = ByteBuffer(capacity: 64)
+        scopeMessage.appendRaw(maxCount: Bound.string(scope.name) + Bound.string(scope.version ?? "")) { bytes in
+            var cursor = ProtobufCursor(bytes.position)
+            cursor.string(1, scope.name)
+            if let version = scope.version { cursor.string(2, version) }
+            bytes.skip(cursor.position - bytes.position)
+        }
+        let scopeSpans = ProtobufCursor.fieldLength(scopeMessage.count) + spanBytes
+        let resourceSpans = ProtobufCursor.fieldLength(resourceMessage.count) + ProtobufCursor.fieldLength(scopeSpans)
+        var out = ByteBuffer(capacity: 64 + resourceMessage.count + scopeMessage.count)
+        out.appendRaw(maxCount: 3 * Bound.frame) { bytes in
+            var cursor = ProtobufCursor(bytes.position)
+            cursor.lengthPrefix(1, resourceSpans)  // ExportTraceServiceRequest.resource_spans
+            cursor.lengthPrefix(1, resourceMessage.count)  // ResourceSpans.resource
+            bytes.skip(cursor.position - bytes.position)
+        }
+        out.append(resourceMessage.bytes)
+        out.appendRaw(maxCount: 2 * Bound.frame) { bytes in
+            var cursor = ProtobufCursor(bytes.position)
+            cursor.lengthPrefix(2, scopeSpans)  // ResourceSpans.scope_spans
+            cursor.lengthPrefix(1, scopeMessage.count)  // ScopeSpans.scope
+            bytes.skip(cursor.position - bytes.position)
+        }
+        out.append(scopeMessage.bytes)
+        return out.array()
     }
 
     /// `opentelemetry.proto.trace.v1.Span`, read in place (a `SpanData` argument would be a copy of it).
@@ -186,18 +213,25 @@ struct ProtobufCursor {
     }
 
     /// A string field, left out when empty.
-    mutating func string(_ field: Int, _ value: String) {
+    mutating func string(_ field: Int, _ value: borrowing String) {
         guard !value.isEmpty else { return }
         tag(field, 2)
         bytes(value)
     }
 
     /// A string's length and UTF-8 bytes.
-    private mutating func bytes(_ value: String) {
-        var value = value
-        value.withUTF8 { bytes in
+    @inline(__always)
+    private mutating func bytes(_ value: borrowing String) {
+        let done: Void? = value.utf8.withContiguousStorageIfAvailable { bytes in
             rawVarint(UInt64(bytes.count))
             cursor.write(bytes)
+        }
+        if done == nil {
+            var value = copy value
+            value.withUTF8 { bytes in
+                rawVarint(UInt64(bytes.count))
+                cursor.write(bytes)
+            }
         }
     }
 
@@ -214,6 +248,23 @@ struct ProtobufCursor {
         cursor.write(8)
         UnsafeMutableRawPointer(cursor.position).storeBytes(of: id.value.bigEndian, as: UInt64.self)
         cursor.skip(8)
+    }
+
+    /// A length-delimited field's tag and length, its `length` bytes to follow.
+    mutating func lengthPrefix(_ field: Int, _ length: Int) {
+        tag(field, 2)
+        rawVarint(UInt64(length))
+    }
+
+    /// Bytes a length-delimited field with a one-byte tag takes, `length` bytes of content included.
+    static func fieldLength(_ length: Int) -> Int {
+        var n = 2
+        var rest = length >> 7
+        while rest > 0 {
+            n += 1
+            rest >>= 7
+        }
+        return n + length
     }
 
     /// Starts a nested message: its tag, then a one-byte length slot that `endMessage` fills.
@@ -248,19 +299,25 @@ struct ProtobufCursor {
     mutating func attributes(_ field: Int, _ attributes: SpanAttributes) {
         attributes.entries.withUnsafeBufferPointer { entries in
             for i in entries.indices {
-                let keyValue = beginMessage(field)
-                string(1, entries[i].key)
-                let value = beginMessage(2)
-                anyValue(entries[i].value)
-                endMessage(value)
-                endMessage(keyValue)
+                keyValue(field, entries.baseAddress! + i)
             }
         }
     }
 
+    @inline(__always)
+    private mutating func keyValue(_ field: Int, _ entry: UnsafePointer<SpanAttributes.Entry>) {
+        let keyValue = beginMessage(field)
+        string(1, entry.pointee.key)
+        let value = beginMessage(2)
+        anyValue(entry.pointee.value)
+        endMessage(value)
+        endMessage(keyValue)
+    }
+
     /// The body of an `AnyValue`. Zero, false and empty values are written too: the oneof
     /// says which kind the value is.
-    mutating func anyValue(_ value: SpanAttribute) {
+    @inline(__always)
+    mutating func anyValue(_ value: borrowing SpanAttribute) {
         switch value {
         case .string(let s):
             tag(1, 2)
