@@ -62,11 +62,11 @@ public final class TracingMiddleware: HTTPMiddleware, Sendable {
             // Room for these five, the status code and a few a handler adds (the inference
             // service adds two), so the list is allocated once.
             var attributes = SpanAttributes(minimumCapacity: 10)
-            attributes["http.request.method"] = .string(request.method.description)
-            attributes["http.route"] = .string(context.route)
-            attributes["url.path"] = .string(request.path)
-            attributes["server.port"] = .int(context.localPort)
-            if let agent = request.headers["User-Agent"] { attributes["user_agent.original"] = .string(agent) }
+            attributes.appendNew("http.request.method", .string(request.method.description))
+            attributes.appendNew("http.route", .string(context.route))
+            attributes.appendNew("url.path", .string(request.path))
+            attributes.appendNew("server.port", .int(context.localPort))
+            if let agent = request.headers["User-Agent"] { attributes.appendNew("user_agent.original", .string(agent)) }
             return (spanNames.name(request.method, context.route), attributes)
         }
         // Also when unsampled: the batcher lists member trace ids from it.

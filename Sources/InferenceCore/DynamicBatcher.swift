@@ -47,7 +47,7 @@ public struct BatchExecution: Sendable {
     public let ranAt: UInt64
     public let finishedAt: UInt64
     /// What the observer's `batchStarted` returned for this batch (for example the batch span).
-    public let observerContext: (any Sendable)?
+    public let observerContext: (any AnyObject & Sendable)?
 
     public var queueNanos: UInt64 { startedAt &- enqueuedAt }
     public var computeNanos: UInt64 { ranAt &- assembledAt }
@@ -72,11 +72,12 @@ public struct BatchRecord: Sendable {
 /// Receives the batcher's events. Called on batcher threads; must be cheap and never block.
 /// (The queue depth and the batches in flight are read when wanted: `queueDepth`, `batchesInFlight`.)
 public protocol BatcherObserver: Sendable {
-    /// Returns a value handed back in every member's `BatchExecution` and in the `BatchRecord`.
+    /// Returns an object handed back in every member's `BatchExecution` and in the `BatchRecord`
+    /// (an object: a member's copy of it is one reference, and reading it back a class cast).
     /// `startedAt` (the batcher's clock) is when the batch left the queue: its step starts then,
     /// which may be a little before this call.
     func batchStarted(model: String, version: String, batchID: UInt64, trigger: BatchTrigger,
-                      members: [BatchRecord.Member], startedAt: UInt64) -> (any Sendable)?
+                      members: [BatchRecord.Member], startedAt: UInt64) -> (any AnyObject & Sendable)?
     func batchFinished(_ record: BatchRecord)
 }
 

@@ -71,6 +71,13 @@ public struct SpanAttributes: Sendable, Hashable, ExpressibleByDictionaryLiteral
         return true
     }
 
+    /// Appends an attribute whose key the caller knows is not there yet (no search): for
+    /// instrumentation building a span's fixed attributes.
+    package mutating func appendNew(_ key: String, _ value: SpanAttribute) {
+        assert(index(of: key) == nil, "attribute \(key) set twice")
+        entries.append(Entry(key: key, value: value))
+    }
+
     public var count: Int { entries.count }
     public var isEmpty: Bool { entries.isEmpty }
 

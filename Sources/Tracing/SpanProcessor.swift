@@ -35,7 +35,7 @@ extension SpanExporter {
 /// An exporter that encodes each span as it ends, on the thread that ends it (while the span is
 /// still in that thread's cache), so that `BatchSpanProcessor` queues encoded bytes rather than
 /// spans: each span is freed where it was made, and the export thread only frames and sends.
-protocol SpanEncodingExporter: SpanExporter {
+protocol SpanEncodingExporter: SpanExporter, AnyObject {
     /// Appends `span` to `batch` (called under the processor's lock; it must not block).
     func encode(_ span: UnsafePointer<SpanData>, into batch: inout ByteBuffer)
     /// Sends the `spans` spans `encode` wrote into `batch`.

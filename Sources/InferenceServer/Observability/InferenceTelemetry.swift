@@ -122,7 +122,7 @@ final class InferenceTelemetry: BatcherObserver, InferenceObserver, Sendable {
     /// Starts the batch span: a new trace linked to every member request's span, timed from when
     /// the batch left the queue (where its members' execute spans and its steps begin too).
     func batchStarted(model: String, version: String, batchID: UInt64, trigger: BatchTrigger,
-                      members: [BatchRecord.Member], startedAt: UInt64) -> (any Sendable)? {
+                      members: [BatchRecord.Member], startedAt: UInt64) -> (any AnyObject & Sendable)? {
         guard let tracer else { return nil }
         let rows = members.reduce(0) { $0 + $1.rows }
         let span = tracer.startSpan(context: .topLevel, ofKind: .internal,

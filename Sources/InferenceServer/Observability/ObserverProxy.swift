@@ -31,7 +31,7 @@ final class ObserverProxy: BatcherObserver, @unchecked Sendable {
     }
 
     func batchStarted(model: String, version: String, batchID: UInt64, trigger: BatchTrigger,
-                      members: [BatchRecord.Member], startedAt: UInt64) -> (any Sendable)? {
+                      members: [BatchRecord.Member], startedAt: UInt64) -> (any AnyObject & Sendable)? {
         withCurrent {
             $0.batchStarted(model: model, version: version, batchID: batchID, trigger: trigger, members: members,
                             startedAt: startedAt)

@@ -213,6 +213,7 @@ struct ProtobufCursor {
     }
 
     /// A string field, left out when empty.
+    @inline(__always)
     mutating func string(_ field: Int, _ value: borrowing String) {
         guard !value.isEmpty else { return }
         tag(field, 2)
