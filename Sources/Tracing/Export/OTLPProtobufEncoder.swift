@@ -122,10 +122,13 @@ public enum OTLPProtobufEncoder {
         /// A tag (≤ 2 bytes here) and a length (≤ 5 bytes).
         static let frame = 7
 
+        @inline(__always)
         static func string(_ s: String) -> Int { frame + s.utf8.count }
 
+        @inline(__always)
         static func traceState(_ state: TraceState) -> Int { state.isEmpty ? 0 : string(state.description) }
 
+        @inline(__always)
         static func value(_ value: SpanAttribute) -> Int {
             switch value {
             case .string(let s): frame + string(s)
@@ -134,6 +137,7 @@ public enum OTLPProtobufEncoder {
             }
         }
 
+        @inline(__always)
         static func attributes(_ attributes: SpanAttributes) -> Int {
             attributes.entries.withUnsafeBufferPointer { entries in
                 var n = 0
