@@ -25,7 +25,7 @@ extension HTTPParser {
         if let error = parseRequestLine(bytes, requestLine, into: &request) { return .failure(error) }
         let minorVersion = request.minorVersion
 
-        var fields: [(name: String, value: String)] = []
+        var fields: [HTTPHeaders.Field] = []
         fields.reserveCapacity(8)
         var contentLength: Int?
         var transferEncodingSeen = false
@@ -83,7 +83,7 @@ extension HTTPParser {
             default:
                 break
             }
-            fields.append((name: string(bytes, name), value: string(bytes, value)))
+            fields.append(HTTPHeaders.Field(name: string(bytes, name), value: string(bytes, value)))
         }
 
         let framing: Framing
@@ -338,7 +338,7 @@ extension HTTPParser {
 
 extension HTTPHeaders {
     /// Wraps already-built fields without copying.
-    init(fields: [(name: String, value: String)]) {
+    init(fields: [Field]) {
         self.init()
         self.fields = fields
     }

@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// An incremental HTTP/1.0 and HTTP/1.1 request parser (RFC 9112): a plain state machine with no I/O.
 ///
 /// Bytes go in with `append(_:)`; `next()` returns what the connection should do. One call to
@@ -275,16 +279,21 @@ public struct HTTPParser: Sendable {
         var index = base + scanned
         var found = -1
         input.withUnsafeBufferPointer { buffer in
+            guard let start = buffer.baseAddress else { return }
             let end = min(buffer.count, base + limit + 1)
             while index < end {
-                if buffer[index] == .lf {
-                    let contentEnd = index > line && buffer[index - 1] == .cr ? index - 1 : index
-                    if contentEnd == line {
-                        found = index + 1
-                        return
-                    }
-                    line = index + 1
+                // From line feed to line feed with memchr (vectorised), not byte by byte.
+                guard let lf = memchr(start + index, Int32(UInt8.lf), end - index) else {
+                    index = end
+                    return
                 }
+                index = UnsafeRawPointer(lf) - UnsafeRawPointer(start)
+                let contentEnd = index > line && buffer[index - 1] == .cr ? index - 1 : index
+                if contentEnd == line {
+                    found = index + 1
+                    return
+                }
+                line = index + 1
                 index += 1
             }
         }

@@ -103,33 +103,57 @@ public struct HTTPStatus: Sendable, Hashable, CustomStringConvertible {
 
 /// Header fields in arrival order; lookups ignore ASCII case.
 public struct HTTPHeaders: Sendable, Sequence, ExpressibleByDictionaryLiteral {
-    public internal(set) var fields: [(name: String, value: String)]
+    /// One field. A struct rather than a `(name:value:)` tuple: an array of tuples is copied and
+    /// freed through the runtime's generic tuple witnesses, several times slower (every request's
+    /// headers are freed once it is answered).
+    public struct Field: Sendable, Hashable {
+        public var name: String
+        public var value: String
+
+        public init(name: String, value: String) {
+            self.name = name
+            self.value = value
+        }
+    }
+
+    public internal(set) var fields: [Field]
 
     public init() { fields = [] }
-    public init(_ fields: [(String, String)]) { self.fields = fields.map { (name: $0.0, value: $0.1) } }
+    public init(_ fields: [(String, String)]) { self.fields = fields.map { Field(name: $0.0, value: $0.1) } }
     public init(dictionaryLiteral elements: (String, String)...) {
         // `[:]` is every request's and response's default: skip building an array for it.
         if elements.isEmpty { self.init() } else { self.init(elements) }
     }
 
-    public mutating func add(name: String, value: String) { fields.append((name: name, value: value)) }
+    public mutating func add(name: String, value: String) { fields.append(Field(name: name, value: value)) }
 
     /// Replaces every field called `name` with one field.
     public mutating func replaceOrAdd(name: String, value: String) {
         remove(name: name)
-        fields.append((name: name, value: value))
+        fields.append(Field(name: name, value: value))
     }
 
     public mutating func remove(name: String) {
         // Mutating only when something matches: `removeAll(where:)` copies a shared array even when
         // it removes nothing (a response's headers are usually shared with the copy it was made from).
-        guard fields.contains(where: { HTTPHeaders.equalsIgnoringCase($0.name, name) }) else { return }
+        guard firstIndex(of: name) != nil else { return }
         fields.removeAll { HTTPHeaders.equalsIgnoringCase($0.name, name) }
     }
 
     /// The first value of `name`, or nil.
     public subscript(name: String) -> String? {
-        fields.first { HTTPHeaders.equalsIgnoringCase($0.name, name) }?.value
+        firstIndex(of: name).map { fields[$0].value }
+    }
+
+    /// Where the first field called `name` is. Fields of another length are passed over without
+    /// comparing their bytes (a string knows its UTF-8 length).
+    @inline(__always)
+    func firstIndex(of name: String) -> Int? {
+        let length = name.utf8.count
+        for i in fields.indices where fields[i].name.utf8.count == length {
+            if HTTPHeaders.equalsIgnoringCase(fields[i].name, name) { return i }
+        }
+        return nil
     }
 
     /// Every value of `name`, in order.
@@ -137,11 +161,17 @@ public struct HTTPHeaders: Sendable, Sequence, ExpressibleByDictionaryLiteral {
         fields.filter { HTTPHeaders.equalsIgnoringCase($0.name, name) }.map(\.value)
     }
 
-    public func contains(_ name: String) -> Bool { self[name] != nil }
+    public func contains(_ name: String) -> Bool { firstIndex(of: name) != nil }
 
     public var count: Int { fields.count }
 
-    public func makeIterator() -> IndexingIterator<[(name: String, value: String)]> { fields.makeIterator() }
+    /// The fields in order, as `(name, value)` pairs.
+    public struct Iterator: IteratorProtocol {
+        var base: IndexingIterator<[Field]>
+        public mutating func next() -> (name: String, value: String)? { base.next().map { ($0.name, $0.value) } }
+    }
+
+    public func makeIterator() -> Iterator { Iterator(base: fields.makeIterator()) }
 
     static func equalsIgnoringCase(_ a: String, _ b: String) -> Bool {
         let x = a.utf8, y = b.utf8
