@@ -7,16 +7,7 @@ extension ByteBuffer {
     /// header value can never start a new line.
     mutating func appendSanitised(_ text: String) {
         let start = count
-        // Native and small strings are contiguous: no copy of the String itself.
-        let done: Void? = text.utf8.withContiguousStorageIfAvailable { utf8 in
-            if let source = utf8.baseAddress { append(UnsafeRawPointer(source), count: utf8.count) }
-        }
-        if done == nil {
-            var copy = text
-            copy.withUTF8 { utf8 in
-                if let source = utf8.baseAddress { append(UnsafeRawPointer(source), count: utf8.count) }
-            }
-        }
+        appendUTF8(text)
         // Eight bytes at a time: a word with no byte below 0x20 and none equal to 0x7F (the usual
         // case) needs no byte-wise look.
         let appended = mutableBytes(from: start)
@@ -32,6 +23,21 @@ extension ByteBuffer {
             i += 8
         }
         if i < n { ByteBuffer.sanitise(written + i, n - i) }
+    }
+
+    /// Appends UTF-8 text as it is: for text that cannot hold control characters (a request id,
+    /// which `RequestID` makes or accepts from a short list of characters).
+    mutating func appendUTF8(_ text: String) {
+        // Native and small strings are contiguous: no copy of the String itself.
+        let done: Void? = text.utf8.withContiguousStorageIfAvailable { utf8 in
+            if let source = utf8.baseAddress { append(UnsafeRawPointer(source), count: utf8.count) }
+        }
+        if done == nil {
+            var copy = text
+            copy.withUTF8 { utf8 in
+                if let source = utf8.baseAddress { append(UnsafeRawPointer(source), count: utf8.count) }
+            }
+        }
     }
 
     /// Control characters other than HTAB become spaces.
