@@ -58,7 +58,10 @@ public final class TracingMiddleware: HTTPMiddleware, Sendable {
             context.bind(traceContext: own, span: nil)
             return false
         }
-        let (trace, span) = tracer.startSpanIfRecording(context: ServiceContext(traceContext: parent), ofKind: .server) {
+        // The span starts when the request was read (its head parsed), not when this runs.
+        let start = SystemClock.unixNanoseconds(monotonic: context.receivedAtNanos)
+        let (trace, span) = tracer.startSpanIfRecording(context: ServiceContext(traceContext: parent), ofKind: .server,
+                                                        at: start) {
             // Room for these five, the status code and a few a handler adds (the inference
             // service adds two), so the list is allocated once.
             var attributes = SpanAttributes(minimumCapacity: 10)

@@ -61,11 +61,13 @@ public final class Tracer: Sendable {
     ///     let (trace, span) = tracer.startSpanIfRecording(context: parent, ofKind: .server) { … }
     ///     // span is nil unless sampled; trace is span?.traceContext, or the unsampled ids
     public func startSpanIfRecording(context: ServiceContext?, ofKind kind: SpanKind = .internal,
+                                     at startTimeUnixNano: UInt64? = nil,
                                      details: () -> (operationName: String, attributes: SpanAttributes))
         -> (traceContext: TraceContext, span: Span?) {
         let (spanContext, validParent) = newContext(parent: context?.traceContext)
         guard spanContext.isSampled else { return (spanContext, nil) }
-        return (spanContext, recordingSpan(spanContext, parent: validParent, kind: kind, links: [], at: nil, details: details))
+        return (spanContext, recordingSpan(spanContext, parent: validParent, kind: kind, links: [], at: startTimeUnixNano,
+                                           details: details))
     }
 
     /// A sampled span, started and handed to the processor.

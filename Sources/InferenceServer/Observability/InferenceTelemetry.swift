@@ -126,7 +126,7 @@ final class InferenceTelemetry: BatcherObserver, InferenceObserver, Sendable {
         guard let tracer else { return nil }
         let rows = members.reduce(0) { $0 + $1.rows }
         let span = tracer.startSpan(context: .topLevel, ofKind: .internal,
-                                    at: WallClock.unixNanos(monotonic: startedAt)) {
+                                    at: WallClock(near: startedAt).unixNanos(monotonic: startedAt)) {
             ("inference.batch", [
                 "inference.model.name": .string(model), "inference.model.version": .string(version),
                 "inference.batch.id": .int(batchID), "inference.batch.trigger": .string(trigger.rawValue),
@@ -158,7 +158,7 @@ final class InferenceTelemetry: BatcherObserver, InferenceObserver, Sendable {
         }
         let span = (e.observerContext as? BatchTrace)?.span
         if let span, span.isRecording, let tracer {
-            let clock = WallClock()
+            let clock = WallClock(near: e.finishedAt)
             func step(_ name: String, _ start: UInt64, _ end: UInt64, status: SpanStatus = .unset) {
                 tracer.recordSpan(name, parent: span.traceContext, start: clock.unixNanos(monotonic: start),
                                   end: clock.unixNanos(monotonic: end), status: status)
@@ -214,7 +214,7 @@ final class InferenceTelemetry: BatcherObserver, InferenceObserver, Sendable {
         }
         guard let e = execution else { return }
         // Both already over: recorded in one call each, without live spans.
-        let clock = WallClock()
+        let clock = WallClock(near: e.finishedAt)
         let queue = tracer.recordSpan("inference.queue", parent: span.traceContext,
                                       start: clock.unixNanos(monotonic: e.enqueuedAt), end: clock.unixNanos(monotonic: e.startedAt))
         let batch = e.observerContext as? BatchTrace
@@ -239,19 +239,14 @@ final class BatchTrace: Sendable {
     }
 }
 
-/// Converts monotonic instants to wall-clock Unix nanoseconds for span timestamps, with the
-/// offset between the two clocks read once (two clock reads) for all of a request's spans.
+/// Converts monotonic instants to wall-clock Unix nanoseconds for span timestamps, with one
+/// offset between the two clocks for all of a request's (or a batch's) spans, so that a span
+/// ending where the next begins shows them touching. The offset is the one the process keeps
+/// (`SystemClock.unixOffset(near:)`: clocks read every 100 ms, not for every span).
 struct WallClock {
     private let offset: UInt64
 
-    init() {
-        var real = timespec()
-        clock_gettime(CLOCK_REALTIME, &real)
-        let nowUnix = UInt64(real.tv_sec) * 1_000_000_000 + UInt64(real.tv_nsec)
-        offset = nowUnix &- monotonicNanos()
-    }
+    init(near monotonic: UInt64) { offset = SystemClock.unixOffset(near: monotonic) }
 
     func unixNanos(monotonic: UInt64) -> UInt64 { monotonic &+ offset }
-
-    static func unixNanos(monotonic: UInt64) -> UInt64 { WallClock().unixNanos(monotonic: monotonic) }
 }

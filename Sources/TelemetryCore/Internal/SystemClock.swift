@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Synchronization
 
 /// Wall-clock and monotonic time, read with `clock_gettime` (vDSO, no allocation).
 @usableFromInline package enum SystemClock {
@@ -18,6 +19,30 @@ import Glibc
         clock_gettime(CLOCK_REALTIME_COARSE, &ts)
         return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
     }
+
+    /// Unix nanoseconds for an instant of the monotonic clock (see `unixOffset(near:)`).
+    package static func unixNanoseconds(monotonic: UInt64) -> UInt64 {
+        monotonic &+ unixOffset(near: monotonic)
+    }
+
+    /// Unix minus monotonic nanoseconds, read again once `monotonic` is 100 ms past the last
+    /// reading: spans timed with monotonic instants get wall-clock times without two clock reads
+    /// each (a step of the wall clock shows within 100 ms under load).
+    package static func unixOffset(near monotonic: UInt64) -> UInt64 {
+        let readAt = offsetReadAt.load(ordering: .relaxed)
+        if readAt == 0 || monotonic > readAt &+ 100_000_000 {
+            let now = monotonicNanoseconds()
+            let offset = unixNanoseconds() &- now
+            monotonicToUnix.store(offset, ordering: .relaxed)
+            offsetReadAt.store(now, ordering: .relaxed)
+            return offset
+        }
+        return monotonicToUnix.load(ordering: .relaxed)
+    }
+
+    /// Unix minus monotonic nanoseconds, and when (monotonic) it was read; 0 before the first read.
+    private static let monotonicToUnix = Atomic<UInt64>(0)
+    private static let offsetReadAt = Atomic<UInt64>(0)
 
     /// Nanoseconds on a clock that never steps backwards (CLOCK_MONOTONIC).
     @inlinable package static func monotonicNanoseconds() -> UInt64 {
