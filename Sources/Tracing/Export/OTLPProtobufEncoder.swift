@@ -22,12 +22,10 @@ public enum OTLPProtobufEncoder {
     /// end of the request that `envelope` begins: a batch can be encoded span by span, as each
     /// ends, and framed when it is sent.
     package static func appendSpan(_ span: UnsafePointer<SpanData>, to out: inout ByteBuffer) {
-        out.appendRaw(maxCount: Bound.frame + Bound.span(span)) { bytes in
-            var cursor = ProtobufCursor(bytes.position)
+        out.appendProtobuf(maxCount: Bound.frame + Bound.span(span)) { cursor in
             let message = cursor.beginMessage(2)  // ScopeSpans.spans
             writeSpan(span, to: &cursor)
             cursor.endMessage(message)
-            bytes.skip(cursor.position - bytes.position)
         }
     }
 
@@ -36,33 +34,23 @@ public enum OTLPProtobufEncoder {
     /// (`scope`), up to its spans. Fields go out in field-number order, lengths at their shortest.
     package static func envelope(resource: Resource, scope: InstrumentationScope, spanBytes: Int) -> [UInt8] {
         var resourceMessage = ByteBuffer(capacity: 64)
-        resourceMessage.appendRaw(maxCount: Bound.attributes(resource.attributes)) { bytes in
-            var cursor = ProtobufCursor(bytes.position)
-            cursor.attributes(1, resource.attributes)
-            bytes.skip(cursor.position - bytes.position)
-        }
+        resourceMessage.appendProtobuf(maxCount: Bound.attributes(resource.attributes)) { $0.attributes(1, resource.attributes) }
         var scopeMessage = ByteBuffer(capacity: 64)
-        scopeMessage.appendRaw(maxCount: Bound.string(scope.name) + Bound.string(scope.version ?? "")) { bytes in
-            var cursor = ProtobufCursor(bytes.position)
+        scopeMessage.appendProtobuf(maxCount: Bound.string(scope.name) + Bound.string(scope.version ?? "")) { cursor in
             cursor.string(1, scope.name)
             if let version = scope.version { cursor.string(2, version) }
-            bytes.skip(cursor.position - bytes.position)
         }
         let scopeSpans = ProtobufCursor.fieldLength(scopeMessage.count) + spanBytes
         let resourceSpans = ProtobufCursor.fieldLength(resourceMessage.count) + ProtobufCursor.fieldLength(scopeSpans)
         var out = ByteBuffer(capacity: 64 + resourceMessage.count + scopeMessage.count)
-        out.appendRaw(maxCount: 3 * Bound.frame) { bytes in
-            var cursor = ProtobufCursor(bytes.position)
+        out.appendProtobuf(maxCount: 2 * Bound.frame) { cursor in
             cursor.lengthPrefix(1, resourceSpans)  // ExportTraceServiceRequest.resource_spans
             cursor.lengthPrefix(1, resourceMessage.count)  // ResourceSpans.resource
-            bytes.skip(cursor.position - bytes.position)
         }
         out.append(resourceMessage.bytes)
-        out.appendRaw(maxCount: 2 * Bound.frame) { bytes in
-            var cursor = ProtobufCursor(bytes.position)
+        out.appendProtobuf(maxCount: 2 * Bound.frame) { cursor in
             cursor.lengthPrefix(2, scopeSpans)  // ResourceSpans.scope_spans
             cursor.lengthPrefix(1, scopeMessage.count)  // ScopeSpans.scope
-            bytes.skip(cursor.position - bytes.position)
         }
         out.append(scopeMessage.bytes)
         return out.array()
@@ -170,6 +158,17 @@ enum OTLPSpanFlags {
     /// remote is known) and bit 9 saying it is.
     static func value(_ flags: TraceFlags, isRemote: Bool) -> UInt32 {
         UInt32(flags.rawValue) | 0x100 | (isRemote ? 0x200 : 0)
+    }
+}
+
+extension ByteBuffer {
+    /// Appends what `body` writes in protobuf wire format, at most `maxCount` bytes.
+    mutating func appendProtobuf(maxCount: Int, _ body: (inout ProtobufCursor) -> Void) {
+        appendRaw(maxCount: maxCount) { bytes in
+            var cursor = ProtobufCursor(bytes.position)
+            body(&cursor)
+            bytes.skip(cursor.position - bytes.position)
+        }
     }
 }
 
