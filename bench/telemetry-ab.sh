@@ -213,8 +213,10 @@ rows, secs, rounds, conns, baseline, method, server_cpu, measured_bin, modes, au
 rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip() or "unknown"
 # The results file itself is being written: it does not make the revision dirty.
 dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!bench/results"],
-                       capture_output=True, text=True).stdout.strip()
-changed = sorted({line[3:].strip() for line in dirty.splitlines()})
+                       capture_output=True, text=True).stdout
+# Each line is "XY path": not stripped as a whole, or the first line's X (often a space) goes.
+changed = sorted({line[3:].strip() for line in dirty.splitlines() if line.strip()})
+dirty = dirty.strip()
 rev += f" (with uncommitted changes to {', '.join(changed[:5])}{' …' if len(changed) > 5 else ''})" if dirty else ""
 load = open("/proc/loadavg").read().split()[:3]
 cmd = f"METHOD={method} bench/telemetry-ab.sh {secs} {rounds} {conns}"
