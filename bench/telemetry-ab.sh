@@ -29,7 +29,7 @@
 #                   spans the measured server dropped are counted per round (they should be 0)
 # Access logs go to /dev/null. Writes bench/results/telemetry-ab.md (alternate:
 # bench/results/telemetry-ab-alternate.md; side-by-side: bench/results/telemetry-ab-side-by-side.md;
-# with MEASURED_BIN: bench/results/builds-ab.md).
+# with MEASURED_BIN: bench/results/builds-ab.md, or builds-ab-tracing.md for MODES=tracing-same).
 #
 # Usage: bench/telemetry-ab.sh [seconds per round] [rounds] [connections per server]
 #   METHOD=same-cpu|alternate|side-by-side
@@ -205,7 +205,10 @@ done
 out=bench/results/telemetry-ab.md
 [ "$METHOD" = side-by-side ] && out=bench/results/telemetry-ab-side-by-side.md
 [ "$METHOD" = alternate ] && out=bench/results/telemetry-ab-alternate.md
-[ -n "${MEASURED_BIN:-}" ] && out=bench/results/builds-ab.md
+if [ -n "${MEASURED_BIN:-}" ]; then
+  out=bench/results/builds-ab.md
+  [ "$MODES" = tracing-same ] && out=bench/results/builds-ab-tracing.md
+fi
 mkdir -p bench/results
 python3 - "$work/rows" "$SECS" "$ROUNDS" "$CONNS" "${BASELINE:+yes}" "$METHOD" "${SERVER_CPU:-}" "${MEASURED_BIN:+yes}" "$MODES" "$AUTOGROUP" >"$out" <<'PY'
 import sys, statistics, datetime, os, subprocess, math
