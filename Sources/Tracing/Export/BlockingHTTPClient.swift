@@ -106,15 +106,9 @@ final class BlockingHTTPClient {
         }
     }
 
-    /// Sends `POST url.path` and reads the whole response. DNS resolution (getaddrinfo) is
-    /// the one step that cannot be bounded by the deadline.
-    func post(body: [UInt8], headers: [(String, String)], timeoutNanoseconds: UInt64) throws(HTTPClientError) -> HTTPResponseHead {
-        try body.withUnsafeBytes { body in
-            Result { () throws(HTTPClientError) in try post(body: [body], headers: headers, timeoutNanoseconds: timeoutNanoseconds) }
-        }.get()
-    }
-
-    /// Posts the concatenation of `body`'s parts, sent as they are (gathered by `sendmsg`, not copied).
+    /// Sends `POST url.path` with the concatenation of `body`'s parts (gathered by `sendmsg`, not
+    /// copied) and reads the whole response. DNS resolution (getaddrinfo) is the one step that
+    /// cannot be bounded by the deadline.
     func post(body: [UnsafeRawBufferPointer], headers: [(String, String)],
               timeoutNanoseconds: UInt64) throws(HTTPClientError) -> HTTPResponseHead {
         let bodyLength = body.reduce(0) { $0 + $1.count }
