@@ -431,15 +431,24 @@ final class EventLoop: @unchecked Sendable {
 
     // MARK: - Lifecycle tasks
 
-    /// Draining: idle keep-alive connections close now; busy ones close after their response.
-    /// A request that already arrived but whose event is still queued is read and answered
-    /// (with `Connection: close`) instead of being reset.
+    /// Draining: idle connections (keep-alive between requests, or accepted with nothing received
+    /// yet) close after `drainIdleGraceNanos` unless a request arrives first, which is answered
+    /// with `Connection: close`; busy ones close after their response. Closing them at once raced
+    /// with a client whose next request was already on its way, which then lost it. A request
+    /// that already arrived but whose event is still queued is read and answered now.
     func closeIdleConnections() {
+        let closeBy = now &+ EventLoop.drainIdleGraceNanos
         for case let connection? in connections where isIdle(connection) {
             readable(connection)
-            if !connection.closed && isIdle(connection) { close(connection) }
+            guard !connection.closed && isIdle(connection) else { continue }
+            if connection.deadline == 0 || connection.deadline > closeBy {
+                connection.setDeadline(connection.deadlineKind == .fresh ? .fresh : .idle, at: closeBy)
+            }
         }
     }
+
+    /// How long an idle connection may still bring a request once draining begins.
+    static let drainIdleGraceNanos: UInt64 = 250_000_000
 
     /// See `HTTPServer.mayReceiveRequests()`.
     func mayReceiveRequests() -> Bool {

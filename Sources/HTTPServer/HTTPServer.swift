@@ -155,7 +155,8 @@ public final class HTTPServer: Sendable {
         }
     }
 
-    /// From now on every response carries `Connection: close`, and idle keep-alive connections close.
+    /// From now on every response carries `Connection: close`; idle connections close unless a
+    /// request arrives within a short grace (a quarter of a second), which is then answered.
     public func beginDraining() {
         core.draining.store(true, ordering: .relaxed)
         guard case .running(let loops, _, _) = lifecycle.withLock({ $0 }) else { return }
