@@ -1,3 +1,5 @@
+import TelemetryCore
+
 /// Request-head parsing: request line, field lines and the framing rules of RFC 9112 §6.
 extension HTTPParser {
     enum Framing: Sendable, Equatable {
@@ -43,19 +45,19 @@ extension HTTPParser {
             }
             let name = field.name, value = field.value
             switch name.count {
-            case 4 where equalsLowercase(bytes, name, "host"):
+            case 4 where HeaderList.equalsLowercase(bytes, name, "host"):
                 hostCount += 1
-            case 6 where equalsLowercase(bytes, name, "expect"):
-                if equalsLowercase(bytes, value, "100-continue") { expectContinue = true } else { expectOther = true }
-            case 10 where equalsLowercase(bytes, name, "connection"):
-                forEachListElement(bytes, value) { element in
-                    if equalsLowercase(bytes, element, "close") { connectionClose = true }
-                    if equalsLowercase(bytes, element, "keep-alive") { connectionKeepAlive = true }
+            case 6 where HeaderList.equalsLowercase(bytes, name, "expect"):
+                if HeaderList.equalsLowercase(bytes, value, "100-continue") { expectContinue = true } else { expectOther = true }
+            case 10 where HeaderList.equalsLowercase(bytes, name, "connection"):
+                HeaderList.forEachElement(bytes, value) { element in
+                    if HeaderList.equalsLowercase(bytes, element, "close") { connectionClose = true }
+                    if HeaderList.equalsLowercase(bytes, element, "keep-alive") { connectionKeepAlive = true }
                     return true
                 }
-            case 14 where equalsLowercase(bytes, name, "content-length"):
+            case 14 where HeaderList.equalsLowercase(bytes, name, "content-length"):
                 var valid = true
-                forEachListElement(bytes, value) { element in
+                HeaderList.forEachElement(bytes, value) { element in
                     guard let n = parseDecimal(bytes, element), contentLength == nil || contentLength == n else {
                         valid = false
                         return false
@@ -66,15 +68,15 @@ extension HTTPParser {
                 guard valid, contentLength != nil else {
                     return .failure(HTTPParseError(.invalidContentLength, "invalid or conflicting Content-Length"))
                 }
-            case 17 where equalsLowercase(bytes, name, "transfer-encoding"):
+            case 17 where HeaderList.equalsLowercase(bytes, name, "transfer-encoding"):
                 transferEncodingSeen = true
                 var valid = true
-                forEachListElement(bytes, value) { element in
+                HeaderList.forEachElement(bytes, value) { element in
                     guard element.allSatisfy({ isTokenByte(bytes[$0]) }) else {
                         valid = false
                         return false
                     }
-                    if equalsLowercase(bytes, element, "chunked") { chunkedCount += 1 } else { otherCoding = true }
+                    if HeaderList.equalsLowercase(bytes, element, "chunked") { chunkedCount += 1 } else { otherCoding = true }
                     return true
                 }
                 guard valid else {
@@ -255,20 +257,6 @@ extension HTTPParser {
         return tooLarge ? .tooLarge : .size(value)
     }
 
-    /// Calls `body` for each non-empty element of a comma-separated list, trimmed of whitespace.
-    static func forEachListElement(_ b: Bytes, _ range: Range<Int>, _ body: (Range<Int>) -> Bool) {
-        var i = range.lowerBound
-        while i < range.upperBound {
-            while i < range.upperBound && (b[i] == .space || b[i] == .tab) { i += 1 }
-            let start = i
-            while i < range.upperBound && b[i] != 0x2C { i += 1 }
-            var end = i
-            while end > start && (b[end - 1] == .space || b[end - 1] == .tab) { end -= 1 }
-            if end > start && !body(start..<end) { return }
-            i += 1
-        }
-    }
-
     /// `1*DIGIT`; values too large to matter come back as Int.max so that the body limit rejects them.
     static func parseDecimal(_ b: Bytes, _ range: Range<Int>) -> Int? {
         guard !range.isEmpty else { return nil }
@@ -282,20 +270,6 @@ extension HTTPParser {
             }
         }
         return value
-    }
-
-    /// ASCII case-insensitive comparison with a lowercase literal.
-    static func equalsLowercase(_ b: Bytes, _ range: Range<Int>, _ literal: StaticString) -> Bool {
-        guard range.count == literal.utf8CodeUnitCount else { return false }
-        let l = literal.utf8Start
-        var k = 0
-        for i in range {
-            var c = b[i]
-            if c >= 0x41 && c <= 0x5A { c |= 0x20 }
-            if c != l[k] { return false }
-            k += 1
-        }
-        return true
     }
 
     static func string(_ b: Bytes, _ range: Range<Int>) -> String {

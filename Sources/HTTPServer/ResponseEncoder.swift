@@ -1,4 +1,5 @@
 import Telemetry
+import TelemetryCore
 
 /// Serialises responses straight into a `ByteBuffer`: constant status lines, the cached `Date`
 /// line, decimal lengths written by hand. No String is built per response.
@@ -41,7 +42,7 @@ enum ResponseEncoder {
             case .skip:
                 continue
             case .connection:
-                if containsCloseToken(field.value) { close = true }
+                if HeaderList.contains(field.value, "close") { close = true }
                 continue
             case .requestID:
                 responderSetRequestID = true
@@ -115,26 +116,7 @@ enum ResponseEncoder {
     }
 
     static func equalsLowercase(_ b: UnsafeBufferPointer<UInt8>, _ literal: StaticString) -> Bool {
-        guard b.count == literal.utf8CodeUnitCount else { return false }
-        let l = literal.utf8Start
-        for i in 0..<b.count {
-            var c = b[i]
-            if c >= 0x41 && c <= 0x5A { c |= 0x20 }
-            if c != l[i] { return false }
-        }
-        return true
-    }
-
-    static func containsCloseToken(_ value: String) -> Bool {
-        var value = value
-        return value.withUTF8 { b in
-            var found = false
-            HTTPParser.forEachListElement(b, 0..<b.count) { element in
-                found = HTTPParser.equalsLowercase(b, element, "close")
-                return !found
-            }
-            return found
-        }
+        HeaderList.equalsLowercase(b, 0..<b.count, literal)
     }
 
     /// `HTTP/1.1 <code> <standard reason>\r\n` for the codes `HTTPStatus` names.

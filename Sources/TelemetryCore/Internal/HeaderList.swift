@@ -32,6 +32,51 @@ package enum HeaderList {
         return result
     }
 
+    /// Whether a comma-separated list (`Connection: keep-alive, Upgrade`) has the element
+    /// `token` (lowercase), in any case.
+    package static func contains(_ value: String, _ token: StaticString) -> Bool {
+        var value = value
+        return value.withUTF8 { b in
+            var found = false
+            forEachElement(b, 0..<b.count) { element in
+                found = equalsLowercase(b, element, token)
+                return !found
+            }
+            return found
+        }
+    }
+
+    /// Calls `body` with each non-empty element of the comma-separated list in `b[range]`,
+    /// trimmed of spaces and tabs, until it returns false.
+    @inlinable
+    package static func forEachElement(_ b: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, _ body: (Range<Int>) -> Bool) {
+        var i = range.lowerBound
+        while i < range.upperBound {
+            while i < range.upperBound && (b[i] == 0x20 || b[i] == 0x09) { i += 1 }
+            let start = i
+            while i < range.upperBound && b[i] != 0x2C { i += 1 }
+            var end = i
+            while end > start && (b[end - 1] == 0x20 || b[end - 1] == 0x09) { end -= 1 }
+            if end > start && !body(start..<end) { return }
+            i += 1
+        }
+    }
+
+    /// Whether `b[range]` is `literal` (lowercase) in any ASCII case.
+    @inlinable
+    package static func equalsLowercase(_ b: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, _ literal: StaticString) -> Bool {
+        guard range.count == literal.utf8CodeUnitCount else { return false }
+        let l = literal.utf8Start
+        var k = 0
+        for i in range {
+            var c = b[i]
+            if c >= 0x41 && c <= 0x5A { c |= 0x20 }
+            if c != l[k] { return false }
+            k += 1
+        }
+        return true
+    }
+
     package static func trimOWS(_ s: Substring) -> Substring {
         var s = s
         while let c = s.first, c == " " || c == "\t" { s.removeFirst() }

@@ -76,7 +76,7 @@ struct HTTPResponseParser {
                     if (100..<200).contains(head.status) { continue }  // interim response
                     response = head
                     let length = head.header("content-length").flatMap { Int($0) }
-                    let chunked = head.header("transfer-encoding").map { HTTPResponseParser.hasToken($0, "chunked") } ?? false
+                    let chunked = head.header("transfer-encoding").map { HeaderList.contains($0, "chunked") } ?? false
                     if head.status == 204 || head.status == 304 {
                         state = .done
                     } else if chunked {
@@ -199,29 +199,10 @@ struct HTTPResponseParser {
                                     keepAlive: statusLine[statusLine.startIndex + 7] != UInt8(ascii: "0"))
         if let connection = head.header("connection") {
             // `close` wins: the server closes after this response, whatever else it lists.
-            if hasToken(connection, "keep-alive") { head.keepAlive = true }
-            if hasToken(connection, "close") { head.keepAlive = false }
+            if HeaderList.contains(connection, "keep-alive") { head.keepAlive = true }
+            if HeaderList.contains(connection, "close") { head.keepAlive = false }
         }
         return .success(head)
-    }
-
-    /// Whether a comma-separated header value (`Connection: keep-alive, Upgrade`) lists `token`
-    /// (lowercase), in any case.
-    static func hasToken(_ value: String, _ token: StaticString) -> Bool {
-        let wanted = UnsafeBufferPointer(start: token.utf8Start, count: token.utf8CodeUnitCount)
-        for item in value.utf8.split(separator: UInt8(ascii: ",")) {
-            var item = item[...]
-            while let first = item.first, first == 32 || first == 9 { item.removeFirst() }
-            while let last = item.last, last == 32 || last == 9 { item.removeLast() }
-            guard item.count == wanted.count else { continue }
-            var equal = true
-            for (byte, expected) in zip(item, wanted) where (byte >= 65 && byte <= 90 ? byte | 0x20 : byte) != expected {
-                equal = false
-                break
-            }
-            if equal { return true }
-        }
-        return false
     }
 
     struct ParseFailure: Error {
