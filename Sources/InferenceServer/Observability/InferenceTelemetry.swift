@@ -126,7 +126,7 @@ final class InferenceTelemetry: BatcherObserver, InferenceObserver, Sendable {
         guard let tracer else { return nil }
         let rows = members.reduce(0) { $0 + $1.rows }
         let span = tracer.startSpan(context: .topLevel, ofKind: .internal,
-                                    at: WallClock(near: startedAt).unixNanos(monotonic: startedAt)) {
+                                    at: SystemClock.unixNanoseconds(monotonic: startedAt)) {
             ("inference.batch", [
                 "inference.model.name": .string(model), "inference.model.version": .string(version),
                 "inference.batch.id": .int(batchID), "inference.batch.trigger": .string(trigger.rawValue),
