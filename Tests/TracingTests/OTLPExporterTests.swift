@@ -89,6 +89,30 @@ import TelemetryCore
         }
     }
 
+    /// A span that does not fit the room first reserved for it is written again, sized: whichever
+    /// string, attribute, link or event it outgrows the room at, the bytes are the sized ones, and
+    /// nothing of the discarded attempt stays in the buffer.
+    @Test func spansOutgrowingTheirRoomAreWrittenAgain() throws {
+        var large = try fixedSpan()
+        large.links = (0..<12).map { i in
+            SpanLink(TraceContext(traceID: TraceID(high: 1, low: UInt64(i + 1)), spanID: SpanID(UInt64(i + 1))),
+                     attributes: ["member": .int(i), "note": .string(String(repeating: "x", count: i * 7))])
+        }
+        large.events.append(SpanEvent(name: String(repeating: "e", count: 150), timeUnixNano: 1, attributes: ["k": "v"]))
+        for span in [try fixedSpan(), large] {
+            var sized = ByteBuffer(capacity: 64)
+            withUnsafePointer(to: span) { OTLPProtobufEncoder.appendSpan($0, to: &sized, room: 1 << 20) }
+            let expected = sized.array()
+            for room in ProtobufCursor.slack...(expected.count + ProtobufCursor.slack + 8) {
+                var out = ByteBuffer(capacity: 64)
+                out.append([0xAA])
+                withUnsafePointer(to: span) { OTLPProtobufEncoder.appendSpan($0, to: &out, room: room) }
+                out.append([0xBB])
+                #expect(out.array() == [0xAA] + expected + [0xBB], "room \(room)")
+            }
+        }
+    }
+
     func hex(_ bytes: [UInt8]) -> String {
         bytes.map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
     }

@@ -96,4 +96,15 @@
         precondition(written <= maxCount, "appendRaw wrote \(written) bytes into room for \(maxCount)")
         _count += written
     }
+
+    /// Reserves `room` bytes and lets `body` write into them from the pointer it gets; `body`
+    /// returns how many bytes it wrote, or nil to discard what it wrote (nothing is appended).
+    @inlinable @inline(__always)
+    package mutating func appendRaw(room: Int, _ body: (UnsafeMutablePointer<UInt8>) -> Int?) -> Bool {
+        reserve(room)
+        guard let written = body((_base + _count).assumingMemoryBound(to: UInt8.self)) else { return false }
+        precondition(written <= room, "appendRaw wrote \(written) bytes into room for \(room)")
+        _count += written
+        return true
+    }
 }

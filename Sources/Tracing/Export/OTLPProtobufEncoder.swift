@@ -5,10 +5,12 @@ import TelemetryCore
 /// application/x-protobuf`). Fields go out in field-number order and proto3 defaults (zero,
 /// empty) are left out, as the reference serializers do, so equal spans give equal bytes.
 ///
-/// Spans are written one at a time (`appendSpan`), each into room sized from its lengths: a
-/// nested message gets a one-byte length slot, and a message of 128 bytes or more (most spans)
-/// moves its bytes up by the length's extra bytes once it is complete. The request's frame
-/// around them (`envelope`) is written once their total length is known.
+/// Spans are written one at a time (`appendSpan`), each straight into the buffer: a nested
+/// message gets a one-byte length slot, and a message of 128 bytes or more (most spans) moves its
+/// bytes up by the length's extra bytes once it is complete. Room is checked only where lengths
+/// vary (each string, each attribute, link and event); a span that does not fit the room
+/// reserved for it is written again into room sized from its lengths. The request's frame around
+/// the spans (`envelope`) is written once their total length is known.
 public enum OTLPProtobufEncoder {
     public static func encode(_ spans: [SpanData], resource: Resource, scope: InstrumentationScope) -> [UInt8] {
         var body = ByteBuffer(capacity: 256 * spans.count)
@@ -22,10 +24,23 @@ public enum OTLPProtobufEncoder {
     /// end of the request that `envelope` begins: a batch can be encoded span by span, as each
     /// ends, and framed when it is sent.
     package static func appendSpan(_ span: UnsafePointer<SpanData>, to out: inout ByteBuffer) {
-        out.appendProtobuf(maxCount: Bound.frame + Bound.span(span)) { cursor in
+        appendSpan(span, to: &out, room: optimisticRoom)
+    }
+
+    /// Room reserved for a span before its lengths are known: enough for all but the largest
+    /// (a batch span with about a hundred links), which are then sized and written again.
+    static let optimisticRoom = 8192
+
+    /// `appendSpan` trying `room` bytes first (at least `ProtobufCursor.slack`).
+    static func appendSpan(_ span: UnsafePointer<SpanData>, to out: inout ByteBuffer, room: Int) {
+        func write(_ cursor: inout ProtobufCursor) {
             let message = cursor.beginMessage(2)  // ScopeSpans.spans
             writeSpan(span, to: &cursor)
             cursor.endMessage(message)
+        }
+        // Most spans take a few hundred bytes: no pass over the span to size it first.
+        if !out.appendProtobuf(room: room, write) {
+            out.appendProtobuf(maxCount: Bound.frame + Bound.span(span), write)
         }
     }
 
@@ -36,7 +51,7 @@ public enum OTLPProtobufEncoder {
         var resourceMessage = ByteBuffer(capacity: 64)
         resourceMessage.appendProtobuf(maxCount: Bound.attributes(resource.attributes)) { $0.attributes(1, resource.attributes) }
         var scopeMessage = ByteBuffer(capacity: 64)
-        scopeMessage.appendProtobuf(maxCount: Bound.string(scope.name) + Bound.string(scope.version ?? "")) { cursor in
+        scopeMessage.appendProtobuf(maxCount: 2 * Bound.frame + Bound.string(scope.name) + Bound.string(scope.version ?? "")) { cursor in
             cursor.string(1, scope.name)
             if let version = scope.version { cursor.string(2, version) }
         }
@@ -70,6 +85,7 @@ public enum OTLPProtobufEncoder {
         out.varint(10, UInt64(span.pointee.droppedAttributesCount))
         span.pointee.events.withUnsafeBufferPointer { events in
             for i in events.indices {
+                guard out.room(for: 0) else { break }
                 let event = out.beginMessage(11)
                 out.fixed64(1, events[i].timeUnixNano)
                 out.string(2, events[i].name)
@@ -80,6 +96,7 @@ public enum OTLPProtobufEncoder {
         out.varint(12, UInt64(span.pointee.droppedEventsCount))
         span.pointee.links.withUnsafeBufferPointer { links in
             for i in links.indices {
+                guard out.room(for: 0) else { break }
                 let link = out.beginMessage(13)
                 out.traceID(1, links[i].context.traceID)
                 out.spanID(2, links[i].context.spanID)
@@ -164,21 +181,51 @@ enum OTLPSpanFlags {
 extension ByteBuffer {
     /// Appends what `body` writes in protobuf wire format, at most `maxCount` bytes.
     mutating func appendProtobuf(maxCount: Int, _ body: (inout ProtobufCursor) -> Void) {
-        appendRaw(maxCount: maxCount) { bytes in
-            var cursor = ProtobufCursor(bytes.position)
+        let fitted = appendProtobuf(room: maxCount + ProtobufCursor.slack, body)
+        precondition(fitted, "protobuf writes outgrew their bound")
+    }
+
+    /// Appends what `body` writes in protobuf wire format if it fits in `room` bytes (the
+    /// cursor's checks say); returns false, and appends nothing, if it did not.
+    mutating func appendProtobuf(room: Int, _ body: (inout ProtobufCursor) -> Void) -> Bool {
+        precondition(room >= ProtobufCursor.slack, "room for protobuf writes below the cursor's slack")
+        return appendRaw(room: room) { start in
+            var cursor = ProtobufCursor(start, limit: start + (room - ProtobufCursor.slack))
             body(&cursor)
-            bytes.skip(cursor.position - bytes.position)
+            return cursor.overflowed ? nil : cursor.position - start
         }
     }
 }
 
-/// Writes protobuf wire format into memory the caller has sized (no checks per write).
+/// Writes protobuf wire format into reserved memory. Fixed-size fields are written without
+/// checks; where lengths vary (`room(for:)`: before each string, attribute, link and event) the
+/// cursor checks that it is still before `limit`. `slack` bytes of room lie beyond it, for the
+/// fixed-size fields between two checks and after a check that failed. Once a check fails,
+/// `overflowed` is set, no string is written, loops stop, and the caller discards what was written.
 struct ProtobufCursor {
     private var cursor: ByteCursor
+    private let limit: UnsafeMutablePointer<UInt8>
+    private(set) var overflowed = false
 
-    init(_ start: UnsafeMutablePointer<UInt8>) { cursor = ByteCursor(start) }
+    /// More than the fixed-size fields between two checks (at most about 60 bytes: a key's value,
+    /// a link's ids) plus those written after a failed one (the rest of each enclosing message,
+    /// about 100 bytes, and a few bytes more per length that outgrows its slot).
+    static let slack = 256
+
+    init(_ start: UnsafeMutablePointer<UInt8>, limit: UnsafeMutablePointer<UInt8>) {
+        cursor = ByteCursor(start)
+        self.limit = limit
+    }
 
     var position: UnsafeMutablePointer<UInt8> { cursor.position }
+
+    /// Whether `count` more bytes fit before `limit`; false from the first check that fails on.
+    @inline(__always)
+    mutating func room(for count: Int) -> Bool {
+        if !overflowed && count <= limit - cursor.position { return true }
+        overflowed = true
+        return false
+    }
 
     private mutating func tag(_ field: Int, _ wireType: UInt64) { rawVarint(UInt64(field) << 3 | wireType) }
 
@@ -227,12 +274,14 @@ struct ProtobufCursor {
     @inline(__always)
     private mutating func bytes(_ value: borrowing String) {
         let done: Void? = value.utf8.withContiguousStorageIfAvailable { bytes in
+            guard room(for: 10 + bytes.count) else { return }  // the length's varint, then the bytes
             rawVarint(UInt64(bytes.count))
             cursor.write(bytes)
         }
         if done == nil {
             var value = copy value
             value.withUTF8 { bytes in
+                guard room(for: 10 + bytes.count) else { return }
                 rawVarint(UInt64(bytes.count))
                 cursor.write(bytes)
             }
@@ -303,6 +352,7 @@ struct ProtobufCursor {
     mutating func attributes(_ field: Int, _ attributes: SpanAttributes) {
         attributes.entries.withUnsafeBufferPointer { entries in
             for i in entries.indices {
+                guard room(for: 0) else { break }
                 keyValue(field, entries.baseAddress! + i)
             }
         }
@@ -338,6 +388,7 @@ struct ProtobufCursor {
         case .stringArray(let values):
             let array = beginMessage(5)  // ArrayValue
             for s in values {
+                guard room(for: 0) else { break }
                 let value = beginMessage(1)
                 anyValue(.string(s))
                 endMessage(value)
