@@ -167,6 +167,8 @@ import Testing
             #expect(queue.parentSpanID == server.context.spanID)
             #expect(execute.parentSpanID == queue.context.spanID)
             #expect(execute.links.map(\.context.spanID) == [batch.context.spanID])
+            #expect(execute.attributes.map(\.key) == ["inference.batch.id"])
+            #expect(execute.attributes["inference.batch.id"] == batch.attributes["inference.batch.id"])
             #expect(execute.startTimeUnixNano.distance(to: batch.startTimeUnixNano).magnitude <= slack, "execute starts with its batch")
             #expect(server.attributes["http.response.status_code"] == .int(200))
             #expect(server.attributes["http.route"] == .string("/v2/models/{model}/infer"))

@@ -426,7 +426,7 @@ func inferSpans(count: Int) -> [SpanData] {
             tracer.recordSpan(step, parent: batch.traceContext, start: t, end: t + 20_000)
         }
         batch.end()
-        let shared: SpanAttributes = ["inference.batch.id": .int(batchID), "inference.batch.size": 8, "inference.batch.trigger": "size"]
+        let shared: SpanAttributes = ["inference.batch.id": .int(batchID)]
         let batchLink = [SpanLink(batch.traceContext)]
         for span in servers {
             span.setAttribute("inference.model.name", "mlp")

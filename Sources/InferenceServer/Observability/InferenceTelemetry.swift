@@ -143,10 +143,8 @@ final class InferenceTelemetry: BatcherObserver, InferenceObserver, Sendable {
             }
             span.addLinks(links)
         }
-        return BatchTrace(span: span, memberAttributes: [
-            "inference.batch.id": .int(batchID), "inference.batch.size": .int(rows),
-            "inference.batch.trigger": .string(trigger.rawValue),
-        ])
+        // The batch's size and trigger are on its span, one link away: not repeated on every member's.
+        return BatchTrace(span: span, memberAttributes: ["inference.batch.id": .int(batchID)])
     }
 
     func batchFinished(_ record: BatchRecord) {
