@@ -128,9 +128,8 @@ public final class BatchSpanProcessor: SpanProcessor {
 
     public func onEnd(_ span: consuming SpanData) {
         if let encoder {
-            // Encoded where it lies (a pointer to this variable, not a copy), then freed here.
-            var span = span
-            withUnsafePointer(to: &span) { queueEncoded($0, encoder) }
+            // Encoded where it lies (borrowed: nothing in it is copied or retained), then freed here.
+            queueEncoded(span, encoder)
             return
         }
         // Taken (moved) into the queue under the lock: capturing the span would copy it.
@@ -150,7 +149,7 @@ public final class BatchSpanProcessor: SpanProcessor {
 
     /// Encodes `span` into the batch being filled, here on the thread that ended it (its data is
     /// in this thread's cache, and it is freed where it was made).
-    private func queueEncoded(_ span: UnsafePointer<SpanData>, _ encoder: any SpanEncodingExporter) {
+    private func queueEncoded(_ span: borrowing SpanData, _ encoder: any SpanEncodingExporter) {
         let batchSize = configuration.maxExportBatchSize
         let signal: Bool = state.withLock { state in
             guard state.admits(configuration) else {

@@ -37,7 +37,7 @@ extension SpanExporter {
 /// spans: each span is freed where it was made, and the export thread only frames and sends.
 protocol SpanEncodingExporter: SpanExporter, AnyObject {
     /// Appends `span` to `batch` (called under the processor's lock; it must not block).
-    func encode(_ span: UnsafePointer<SpanData>, into batch: inout ByteBuffer)
+    func encode(_ span: borrowing SpanData, into batch: inout ByteBuffer)
     /// Sends the `spans` spans `encode` wrote into `batch`.
     func export(encoded batch: borrowing ByteBuffer, spans: Int) -> SpanExportResult
 }

@@ -101,12 +101,12 @@ import TelemetryCore
         large.events.append(SpanEvent(name: String(repeating: "e", count: 150), timeUnixNano: 1, attributes: ["k": "v"]))
         for span in [try fixedSpan(), large] {
             var sized = ByteBuffer(capacity: 64)
-            withUnsafePointer(to: span) { OTLPProtobufEncoder.appendSpan($0, to: &sized, room: 1 << 20) }
+            OTLPProtobufEncoder.appendSpan(span, to: &sized, room: 1 << 20)
             let expected = sized.array()
             for room in ProtobufCursor.slack...(expected.count + ProtobufCursor.slack + 8) {
                 var out = ByteBuffer(capacity: 64)
                 out.append([0xAA])
-                withUnsafePointer(to: span) { OTLPProtobufEncoder.appendSpan($0, to: &out, room: room) }
+                OTLPProtobufEncoder.appendSpan(span, to: &out, room: room)
                 out.append([0xBB])
                 #expect(out.array() == [0xAA] + expected + [0xBB], "room \(room)")
             }
@@ -226,11 +226,9 @@ import TelemetryCore
         let scope = InstrumentationScope(name: "pd-inference", version: "1.0")
         var protobuf = ByteBuffer(capacity: 64)
         var json = ByteBuffer(capacity: 64)
-        spans.withUnsafeBufferPointer { spans in
-            for i in spans.indices {
-                OTLPProtobufEncoder.appendSpan(spans.baseAddress! + i, to: &protobuf)
-                OTLPJSONEncoder.appendSpan(spans.baseAddress! + i, to: &json)
-            }
+        for i in spans.indices {
+            OTLPProtobufEncoder.appendSpan(spans[i], to: &protobuf)
+            OTLPJSONEncoder.appendSpan(spans[i], to: &json)
         }
         let framed = OTLPProtobufEncoder.envelope(resource: resource, scope: scope, spanBytes: protobuf.count) + protobuf.array()
         #expect(framed == OTLPProtobufEncoder.encode(spans, resource: resource, scope: scope))

@@ -446,22 +446,25 @@ func exportCost(batches: Int, only: String?) {
     let size = 512
     let resource = Resource(attributes: ["service.name": "pd-inference", "service.version": "0.1.0", "host.name": "pd-inference-7c9d"])
     let scope = InstrumentationScope(name: "pd-inference", version: "0.1.0")
-    let spans = inferSpans(count: size)
-    // As the batch processor does: each span appended to the batch's buffer (reused) as it ends,
-    // then the frame written around them for the request.
-    func run(_ name: String, append: (UnsafePointer<SpanData>, inout ByteBuffer) -> Void, frame: (Int) -> Int) {
+    let rounds = min(batches, 100)  // batches of fresh spans, each used once
+    // As the batch processor does: each span, owned by the thread that ended it, appended to the
+    // batch's buffer (reused) and freed; then the frame written around them for the request.
+    func run(_ name: String, append: (consuming SpanData, inout ByteBuffer) -> Void, frame: (Int) -> Int) {
         guard only.map({ "export.encode.\(name)".contains($0) }) ?? true else { return }
         var buffer = ByteBuffer(capacity: 256 * size)
         var bytes = 0
-        let encodeBatch = { (_: Int) in
+        var pending: [[SpanData]] = []
+        let encodeBatch = { (i: Int) in
             buffer.removeAll(keeping: Int.max)
-            spans.withUnsafeBufferPointer { spans in
-                for i in spans.indices { append(spans.baseAddress! + i, &buffer) }
-            }
+            var batch: [SpanData] = []
+            swap(&batch, &pending[i])
+            while let span = batch.popLast() { append(span, &buffer) }
             bytes = buffer.count + frame(buffer.count)
         }
-        _ = measure(max(1, batches / 10), encodeBatch)  // warm-up
-        let ns = measure(batches, encodeBatch)
+        pending = (0..<max(1, rounds / 10)).map { _ in inferSpans(count: size) }
+        _ = measure(pending.count, encodeBatch)  // warm-up
+        pending = (0..<rounds).map { _ in inferSpans(count: size) }
+        let ns = measure(rounds, encodeBatch)
         emit("{\"op\":\"export.encode.\(name)\",\"ns_per_span\":\(fixed(ns / Double(size), 1)),"
             + "\"bytes_per_span\":\(fixed(Double(bytes) / Double(size), 1)),\"spans\":\(size)}")
     }
@@ -473,9 +476,8 @@ func exportCost(batches: Int, only: String?) {
         return head.count + tail.count
     }
     guard only.map({ "export.free".contains($0) }) ?? true else { return }
-    // Freeing an exported batch: fresh copies, each the only owner of its spans' storage.
-    let copies = (0..<min(batches, 100)).map { _ in inferSpans(count: size) }
-    var pending = copies
+    // Freeing an exported batch alone: fresh copies, each the only owner of its spans' storage.
+    var pending = (0..<rounds).map { _ in inferSpans(count: size) }
     let ns = measure(pending.count) { i in pending[i] = [] }
     emit("{\"op\":\"export.free\",\"ns_per_span\":\(fixed(ns / Double(size), 1)),\"spans\":\(size)}")
 }

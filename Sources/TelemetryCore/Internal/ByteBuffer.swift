@@ -97,14 +97,19 @@
         _count += written
     }
 
-    /// Reserves `room` bytes and lets `body` write into them from the pointer it gets; `body`
-    /// returns how many bytes it wrote, or nil to discard what it wrote (nothing is appended).
+    /// Reserves `room` bytes and returns where they begin, for a writer that fills them and then
+    /// appends what it wrote with `commitTail` (or drops it by not committing). For writers that
+    /// cannot be a closure: one borrowing the value it writes from would copy it.
     @inlinable @inline(__always)
-    package mutating func appendRaw(room: Int, _ body: (UnsafeMutablePointer<UInt8>) -> Int?) -> Bool {
+    package mutating func reserveTail(_ room: Int) -> UnsafeMutablePointer<UInt8> {
         reserve(room)
-        guard let written = body((_base + _count).assumingMemoryBound(to: UInt8.self)) else { return false }
-        precondition(written <= room, "appendRaw wrote \(written) bytes into room for \(room)")
-        _count += written
-        return true
+        return (_base + _count).assumingMemoryBound(to: UInt8.self)
+    }
+
+    /// Appends the `count` bytes written from `reserveTail(room)`'s pointer.
+    @inlinable @inline(__always)
+    package mutating func commitTail(_ count: Int, room: Int) {
+        precondition(count <= room && count <= _capacity - _count, "wrote \(count) bytes into room for \(room)")
+        _count += count
     }
 }

@@ -116,9 +116,7 @@ public final class OTLPHTTPExporter: SpanExporter, SpanEncodingExporter {
     public func export(_ batch: [SpanData]) -> SpanExportResult {
         guard !batch.isEmpty else { return .success }
         var encoded = ByteBuffer(capacity: 256 * batch.count)
-        batch.withUnsafeBufferPointer { spans in
-            for i in spans.indices { encode(spans.baseAddress! + i, into: &encoded) }
-        }
+        for i in batch.indices { encode(batch[i], into: &encoded) }
         return export(encoded: encoded, spans: batch.count)
     }
 
@@ -188,7 +186,7 @@ public final class OTLPHTTPExporter: SpanExporter, SpanEncodingExporter {
 extension OTLPHTTPExporter {
     /// Appends `span` in this exporter's encoding: spans appended one after another make the
     /// body's span list, framed by `export(encoded:spans:)`.
-    func encode(_ span: UnsafePointer<SpanData>, into batch: inout ByteBuffer) {
+    func encode(_ span: borrowing SpanData, into batch: inout ByteBuffer) {
         switch configuration.encoding {
         case .protobuf: OTLPProtobufEncoder.appendSpan(span, to: &batch)
         case .json: OTLPJSONEncoder.appendSpan(span, to: &batch)

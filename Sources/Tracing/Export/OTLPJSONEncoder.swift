@@ -6,9 +6,7 @@ import TelemetryCore
 public enum OTLPJSONEncoder {
     public static func encode(_ spans: [SpanData], resource: Resource, scope: InstrumentationScope) -> [UInt8] {
         var body = ByteBuffer(capacity: 600 * spans.count)
-        spans.withUnsafeBufferPointer { spans in
-            for i in spans.indices { appendSpan(spans.baseAddress! + i, to: &body) }
-        }
+        for i in spans.indices { appendSpan(spans[i], to: &body) }
         let (head, tail) = envelope(resource: resource, scope: scope)
         return head + body.array() + tail
     }
@@ -16,11 +14,11 @@ public enum OTLPJSONEncoder {
     /// Appends `span` to the `spans` array being written in `out`, after a comma unless it is the
     /// first: spans appended one after another, between `envelope`'s head and tail, make the
     /// request, so a batch can be encoded span by span, as each ends, and framed when it is sent.
-    package static func appendSpan(_ span: UnsafePointer<SpanData>, to out: inout ByteBuffer) {
+    package static func appendSpan(_ span: borrowing SpanData, to out: inout ByteBuffer) {
         let separator = out.isEmpty ? 0 : 1
-        out.appendRaw(maxCount: separator + bound(span.pointee)) { cursor in
+        out.appendRaw(maxCount: separator + bound(span)) { cursor in
             if separator != 0 { cursor.write(UInt8(ascii: ",")) }
-            writeSpan(span.pointee, to: &cursor)
+            writeSpan(span, to: &cursor)
         }
     }
 
@@ -42,7 +40,7 @@ public enum OTLPJSONEncoder {
 
     /// Most bytes `writeSpan` writes: the fixed text, every string escaped at its longest,
     /// numbers at their longest.
-    static func bound(_ span: SpanData) -> Int {
+    static func bound(_ span: borrowing SpanData) -> Int {
         var n = 512 + string(span.name) + bound(span.attributes) + bound(span.context.traceState)
         for event in span.events { n += 96 + string(event.name) + bound(event.attributes) }
         for link in span.links { n += 192 + bound(link.context.traceState) + bound(link.attributes) }
@@ -84,7 +82,7 @@ public enum OTLPJSONEncoder {
         }
     }
 
-    static func writeSpan(_ span: SpanData, to out: inout ByteCursor) {
+    static func writeSpan(_ span: borrowing SpanData, to out: inout ByteCursor) {
         writeIdentity(span.context, to: &out)
         if let parent = span.parentSpanID {
             out.write(",\"parentSpanId\":\"")

@@ -14,16 +14,14 @@ import TelemetryCore
 public enum OTLPProtobufEncoder {
     public static func encode(_ spans: [SpanData], resource: Resource, scope: InstrumentationScope) -> [UInt8] {
         var body = ByteBuffer(capacity: 256 * spans.count)
-        spans.withUnsafeBufferPointer { spans in
-            for i in spans.indices { appendSpan(spans.baseAddress! + i, to: &body) }
-        }
+        for i in spans.indices { appendSpan(spans[i], to: &body) }
         return envelope(resource: resource, scope: scope, spanBytes: body.count) + body.array()
     }
 
     /// Appends `span` as a `ScopeSpans.spans` field. Spans appended one after another are the
     /// end of the request that `envelope` begins: a batch can be encoded span by span, as each
     /// ends, and framed when it is sent.
-    package static func appendSpan(_ span: UnsafePointer<SpanData>, to out: inout ByteBuffer) {
+    package static func appendSpan(_ span: borrowing SpanData, to out: inout ByteBuffer) {
         appendSpan(span, to: &out, room: optimisticRoom)
     }
 
@@ -32,16 +30,21 @@ public enum OTLPProtobufEncoder {
     static let optimisticRoom = 8192
 
     /// `appendSpan` trying `room` bytes first (at least `ProtobufCursor.slack`).
-    static func appendSpan(_ span: UnsafePointer<SpanData>, to out: inout ByteBuffer, room: Int) {
-        func write(_ cursor: inout ProtobufCursor) {
-            let message = cursor.beginMessage(2)  // ScopeSpans.spans
-            writeSpan(span, to: &cursor)
-            cursor.endMessage(message)
-        }
+    static func appendSpan(_ span: borrowing SpanData, to out: inout ByteBuffer, room: Int) {
         // Most spans take a few hundred bytes: no pass over the span to size it first.
-        if !out.appendProtobuf(room: room, write) {
-            out.appendProtobuf(maxCount: Bound.frame + Bound.span(span), write)
-        }
+        if append(span, to: &out, room: room) { return }
+        let fitted = append(span, to: &out, room: Bound.frame + Bound.span(span) + ProtobufCursor.slack)
+        precondition(fitted, "a span outgrew the room sized from its lengths")
+    }
+
+    /// Writes `span` as a `ScopeSpans.spans` field into `room` bytes reserved in `out`; false,
+    /// with nothing appended, when it did not fit.
+    private static func append(_ span: borrowing SpanData, to out: inout ByteBuffer, room: Int) -> Bool {
+        var cursor = ProtobufCursor(reservingIn: &out, room: room)
+        let message = cursor.beginMessage(2)  // ScopeSpans.spans
+        writeSpan(span, to: &cursor)
+        cursor.endMessage(message)
+        return cursor.commit(to: &out)
     }
 
     /// What comes before `spanBytes` bytes of spans written by `appendSpan`: the
@@ -71,43 +74,39 @@ public enum OTLPProtobufEncoder {
         return out.array()
     }
 
-    /// `opentelemetry.proto.trace.v1.Span`, read in place (a `SpanData` argument would be a copy of it).
-    static func writeSpan(_ span: UnsafePointer<SpanData>, to out: inout ProtobufCursor) {
-        out.traceID(1, span.pointee.context.traceID)
-        out.spanID(2, span.pointee.context.spanID)
-        if !span.pointee.context.traceState.isEmpty { out.string(3, span.pointee.context.traceState.description) }
-        if let parent = span.pointee.parentSpanID { out.spanID(4, parent) }
-        out.string(5, span.pointee.name)
-        out.varint(6, UInt64(span.pointee.kind.rawValue))
-        out.fixed64(7, span.pointee.startTimeUnixNano)
-        out.fixed64(8, span.pointee.endTimeUnixNano)
-        out.attributes(9, span.pointee.attributes)
-        out.varint(10, UInt64(span.pointee.droppedAttributesCount))
-        span.pointee.events.withUnsafeBufferPointer { events in
-            for i in events.indices {
-                guard out.room(for: 0) else { break }
-                let event = out.beginMessage(11)
-                out.fixed64(1, events[i].timeUnixNano)
-                out.string(2, events[i].name)
-                out.attributes(3, events[i].attributes)
-                out.endMessage(event)
-            }
+    /// `opentelemetry.proto.trace.v1.Span`, read in place: borrowed, so nothing in it is retained.
+    static func writeSpan(_ span: borrowing SpanData, to out: inout ProtobufCursor) {
+        out.traceID(1, span.context.traceID)
+        out.spanID(2, span.context.spanID)
+        if !span.context.traceState.isEmpty { out.string(3, span.context.traceState.description) }
+        if let parent = span.parentSpanID { out.spanID(4, parent) }
+        out.string(5, span.name)
+        out.varint(6, UInt64(span.kind.rawValue))
+        out.fixed64(7, span.startTimeUnixNano)
+        out.fixed64(8, span.endTimeUnixNano)
+        out.attributes(9, span.attributes)
+        out.varint(10, UInt64(span.droppedAttributesCount))
+        for i in span.events.indices {
+            guard out.room(for: 0) else { break }
+            let event = out.beginMessage(11)
+            out.fixed64(1, span.events[i].timeUnixNano)
+            out.string(2, span.events[i].name)
+            out.attributes(3, span.events[i].attributes)
+            out.endMessage(event)
         }
-        out.varint(12, UInt64(span.pointee.droppedEventsCount))
-        span.pointee.links.withUnsafeBufferPointer { links in
-            for i in links.indices {
-                guard out.room(for: 0) else { break }
-                let link = out.beginMessage(13)
-                out.traceID(1, links[i].context.traceID)
-                out.spanID(2, links[i].context.spanID)
-                if !links[i].context.traceState.isEmpty { out.string(3, links[i].context.traceState.description) }
-                out.attributes(4, links[i].attributes)
-                out.fixed32(6, OTLPSpanFlags.value(links[i].context.flags, isRemote: links[i].context.isRemote))
-                out.endMessage(link)
-            }
+        out.varint(12, UInt64(span.droppedEventsCount))
+        for i in span.links.indices {
+            guard out.room(for: 0) else { break }
+            let link = out.beginMessage(13)
+            out.traceID(1, span.links[i].context.traceID)
+            out.spanID(2, span.links[i].context.spanID)
+            if !span.links[i].context.traceState.isEmpty { out.string(3, span.links[i].context.traceState.description) }
+            out.attributes(4, span.links[i].attributes)
+            out.fixed32(6, OTLPSpanFlags.value(span.links[i].context.flags, isRemote: span.links[i].context.isRemote))
+            out.endMessage(link)
         }
-        out.varint(14, UInt64(span.pointee.droppedLinksCount))
-        switch span.pointee.status {
+        out.varint(14, UInt64(span.droppedLinksCount))
+        switch span.status {
         case .unset: break
         case .ok:
             let status = out.beginMessage(15)
@@ -119,7 +118,7 @@ public enum OTLPProtobufEncoder {
             out.varint(3, 2)
             out.endMessage(status)
         }
-        out.fixed32(16, OTLPSpanFlags.value(span.pointee.context.flags, isRemote: span.pointee.parentIsRemote))
+        out.fixed32(16, OTLPSpanFlags.value(span.context.flags, isRemote: span.parentIsRemote))
     }
 
     /// The most bytes each part can take: every tag and length at its longest.
@@ -151,18 +150,14 @@ public enum OTLPProtobufEncoder {
             }
         }
 
-        static func span(_ span: UnsafePointer<SpanData>) -> Int {
+        static func span(_ span: borrowing SpanData) -> Int {
             // Frame; ids 18 + 10 + 10; kind, dropped counts 4 × 11; times 18; flags 7; status.
-            var n = frame + 38 + 44 + 18 + 7 + 2 * frame + 11 + string(span.pointee.name) + traceState(span.pointee.context.traceState)
-                + attributes(span.pointee.attributes)
-            if case .error(let message?) = span.pointee.status { n += string(message) }
-            span.pointee.events.withUnsafeBufferPointer { events in
-                for i in events.indices { n += frame + 9 + string(events[i].name) + attributes(events[i].attributes) }
-            }
-            span.pointee.links.withUnsafeBufferPointer { links in
-                for i in links.indices {
-                    n += frame + 28 + 7 + traceState(links[i].context.traceState) + attributes(links[i].attributes)
-                }
+            var n = frame + 38 + 44 + 18 + 7 + 2 * frame + 11 + string(span.name) + traceState(span.context.traceState)
+                + attributes(span.attributes)
+            if case .error(let message?) = span.status { n += string(message) }
+            for i in span.events.indices { n += frame + 9 + string(span.events[i].name) + attributes(span.events[i].attributes) }
+            for i in span.links.indices {
+                n += frame + 28 + 7 + traceState(span.links[i].context.traceState) + attributes(span.links[i].attributes)
             }
             return n
         }
@@ -181,19 +176,9 @@ enum OTLPSpanFlags {
 extension ByteBuffer {
     /// Appends what `body` writes in protobuf wire format, at most `maxCount` bytes.
     mutating func appendProtobuf(maxCount: Int, _ body: (inout ProtobufCursor) -> Void) {
-        let fitted = appendProtobuf(room: maxCount + ProtobufCursor.slack, body)
-        precondition(fitted, "protobuf writes outgrew their bound")
-    }
-
-    /// Appends what `body` writes in protobuf wire format if it fits in `room` bytes (the
-    /// cursor's checks say); returns false, and appends nothing, if it did not.
-    mutating func appendProtobuf(room: Int, _ body: (inout ProtobufCursor) -> Void) -> Bool {
-        precondition(room >= ProtobufCursor.slack, "room for protobuf writes below the cursor's slack")
-        return appendRaw(room: room) { start in
-            var cursor = ProtobufCursor(start, limit: start + (room - ProtobufCursor.slack))
-            body(&cursor)
-            return cursor.overflowed ? nil : cursor.position - start
-        }
+        var cursor = ProtobufCursor(reservingIn: &self, room: maxCount + ProtobufCursor.slack)
+        body(&cursor)
+        precondition(cursor.commit(to: &self), "protobuf writes outgrew their bound")
     }
 }
 
@@ -204,7 +189,9 @@ extension ByteBuffer {
 /// `overflowed` is set, no string is written, loops stop, and the caller discards what was written.
 struct ProtobufCursor {
     private var cursor: ByteCursor
+    private let start: UnsafeMutablePointer<UInt8>
     private let limit: UnsafeMutablePointer<UInt8>
+    private let room: Int
     private(set) var overflowed = false
 
     /// More than the fixed-size fields between two checks (at most about 60 bytes: a key's value,
@@ -212,9 +199,22 @@ struct ProtobufCursor {
     /// about 100 bytes, and a few bytes more per length that outgrows its slot).
     static let slack = 256
 
-    init(_ start: UnsafeMutablePointer<UInt8>, limit: UnsafeMutablePointer<UInt8>) {
+    /// A cursor over `room` bytes (at least `slack`) reserved at the end of `buffer`; what it
+    /// writes is appended by `commit(to:)`.
+    init(reservingIn buffer: inout ByteBuffer, room: Int) {
+        precondition(room >= ProtobufCursor.slack, "room for protobuf writes below the cursor's slack")
+        start = buffer.reserveTail(room)
         cursor = ByteCursor(start)
-        self.limit = limit
+        limit = start + (room - ProtobufCursor.slack)
+        self.room = room
+    }
+
+    /// Appends what was written to `buffer` (the one the room was reserved in, unchanged since);
+    /// false, with nothing appended, if a check failed.
+    func commit(to buffer: inout ByteBuffer) -> Bool {
+        guard !overflowed else { return false }
+        buffer.commitTail(cursor.position - start, room: room)
+        return true
     }
 
     var position: UnsafeMutablePointer<UInt8> { cursor.position }
@@ -349,21 +349,19 @@ struct ProtobufCursor {
     }
 
     /// Every attribute as a `KeyValue` in field `field`.
-    mutating func attributes(_ field: Int, _ attributes: SpanAttributes) {
-        attributes.entries.withUnsafeBufferPointer { entries in
-            for i in entries.indices {
-                guard room(for: 0) else { break }
-                keyValue(field, entries.baseAddress! + i)
-            }
+    mutating func attributes(_ field: Int, _ attributes: borrowing SpanAttributes) {
+        for i in attributes.entries.indices {
+            guard room(for: 0) else { break }
+            keyValue(field, attributes.entries[i])
         }
     }
 
     @inline(__always)
-    private mutating func keyValue(_ field: Int, _ entry: UnsafePointer<SpanAttributes.Entry>) {
+    private mutating func keyValue(_ field: Int, _ entry: borrowing SpanAttributes.Entry) {
         let keyValue = beginMessage(field)
-        string(1, entry.pointee.key)
+        string(1, entry.key)
         let value = beginMessage(2)
-        anyValue(entry.pointee.value)
+        anyValue(entry.value)
         endMessage(value)
         endMessage(keyValue)
     }
