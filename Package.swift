@@ -12,6 +12,10 @@ let kernelFlags: [SwiftSetting] = []
 #endif
 
 
+// Telemetry sits on every request's path, in small calls across module boundaries (trace ids,
+// clocks, header lists): its modules offer their function bodies to the modules that call them,
+// so that those calls are inlined.
+let crossModule: [SwiftSetting] = [.unsafeFlags(["-cross-module-optimization"], .when(configuration: .release))]
 
 let package = Package(
     name: "pd-inference",
@@ -26,10 +30,10 @@ let package = Package(
         // ids, ServiceContext); Logging, Metrics and Tracing on it (Tracing logs failed exports
         // through Logging); and `Telemetry`, which re-exports the four and ties them together.
         // Other targets import `Telemetry`.
-        .target(name: "TelemetryCore", dependencies: ["CZlib"]),
-        .target(name: "Logging", dependencies: ["TelemetryCore"]),
-        .target(name: "Metrics", dependencies: ["TelemetryCore"]),
-        .target(name: "Tracing", dependencies: ["TelemetryCore", "Logging"]),
+        .target(name: "TelemetryCore", dependencies: ["CZlib"], swiftSettings: crossModule),
+        .target(name: "Logging", dependencies: ["TelemetryCore"], swiftSettings: crossModule),
+        .target(name: "Metrics", dependencies: ["TelemetryCore"], swiftSettings: crossModule),
+        .target(name: "Tracing", dependencies: ["TelemetryCore", "Logging"], swiftSettings: crossModule),
         .target(name: "Telemetry", dependencies: ["TelemetryCore", "Logging", "Metrics", "Tracing"]),
         .target(name: "HTTPServer", dependencies: ["CLinux", "COpenSSL", "Telemetry"]),
         .target(name: "ONNXRuntime", swiftSettings: kernelFlags),

@@ -127,11 +127,15 @@ final class InferenceTelemetry: BatcherObserver, InferenceObserver, Sendable {
         let rows = members.reduce(0) { $0 + $1.rows }
         let span = tracer.startSpan(context: .topLevel, ofKind: .internal,
                                     at: SystemClock.unixNanoseconds(monotonic: startedAt)) {
-            ("inference.batch", [
-                "inference.model.name": .string(model), "inference.model.version": .string(version),
-                "inference.batch.id": .int(batchID), "inference.batch.trigger": .string(trigger.rawValue),
-                "inference.batch.requests": .int(members.count), "inference.batch.size": .int(rows),
-            ])
+            // Appended, not a dictionary literal: no array of pairs first, no search per key.
+            var attributes = SpanAttributes(minimumCapacity: 6)
+            attributes.appendNew("inference.model.name", .string(model))
+            attributes.appendNew("inference.model.version", .string(version))
+            attributes.appendNew("inference.batch.id", .int(batchID))
+            attributes.appendNew("inference.batch.trigger", .string(trigger.rawValue))
+            attributes.appendNew("inference.batch.requests", .int(members.count))
+            attributes.appendNew("inference.batch.size", .int(rows))
+            return ("inference.batch", attributes)
         }
         if span.isRecording {
             // A plain loop: a lazy compactMap here runs unspecialized through Span's generic
@@ -144,7 +148,9 @@ final class InferenceTelemetry: BatcherObserver, InferenceObserver, Sendable {
             span.addLinks(links)
         }
         // The batch's size and trigger are on its span, one link away: not repeated on every member's.
-        return BatchTrace(span: span, memberAttributes: ["inference.batch.id": .int(batchID)])
+        var memberAttributes = SpanAttributes(minimumCapacity: 1)
+        memberAttributes.appendNew("inference.batch.id", .int(batchID))
+        return BatchTrace(span: span, memberAttributes: memberAttributes)
     }
 
     func batchFinished(_ record: BatchRecord) {
