@@ -66,11 +66,11 @@ public final class BatchSpanProcessor: SpanProcessor {
             !shuttingDown && count < configuration.maxQueueSize
         }
 
-        /// Counts the span just added to `filling`; true when that made a full batch and the
-        /// export thread is to be woken.
-        mutating func added(batchSize: Int) -> Bool {
-            filling.count += 1
-            count += 1
+        /// Counts the `spans` spans just added to `filling`; true when that made a full batch and
+        /// the export thread is to be woken.
+        mutating func added(_ spans: Int = 1, batchSize: Int) -> Bool {
+            filling.count += spans
+            count += spans
             guard filling.count >= batchSize else { return false }
             full.append(filling)
             filling = spare.popLast() ?? Batch()
@@ -143,6 +143,32 @@ public final class BatchSpanProcessor: SpanProcessor {
             if state.filling.spans.capacity == 0 { state.filling.spans.reserveCapacity(batchSize) }
             state.filling.spans.append(pending.take()!)
             return state.added(batchSize: batchSize)
+        }
+        if signal { wakeUp.signal() }
+    }
+
+    public func onEnd(_ group: consuming SpanGroup) {
+        guard let encoder else {
+            for i in group.members.indices { onEnd(group.span(i)) }
+            return
+        }
+        // Under one lock, in as many pieces as the batches being filled take.
+        let batchSize = configuration.maxExportBatchSize
+        let signal: Bool = state.withLock { state in
+            var signal = false
+            var next = 0
+            while next < group.members.count {
+                guard state.admits(configuration) else {
+                    overflowed.wrappingAdd(group.members.count - next, ordering: .relaxed)
+                    break
+                }
+                let room = min(batchSize - state.filling.count, configuration.maxQueueSize - state.count)
+                let piece = next..<min(group.members.count, next + room)
+                encoder.encode(group, members: piece, into: &state.filling.encoded)
+                if state.added(piece.count, batchSize: batchSize) { signal = true }
+                next = piece.upperBound
+            }
+            return signal
         }
         if signal { wakeUp.signal() }
     }

@@ -159,3 +159,36 @@ public struct SpanData: Sendable {
 
     public var durationNanoseconds: UInt64 { endTimeUnixNano &- startTimeUnixNano }
 }
+
+/// Finished spans that differ only in their ids, parents and starts: one step that several
+/// requests took together (the members of a batch wait in the queue until it starts, then
+/// execute with it). Recorded in one call (`Tracer.recordSpans`) and handed to the processor
+/// together, so that what they share is held, and can be encoded, once.
+public struct SpanGroup: Sendable {
+    public struct Member: Sendable {
+        public var context: TraceContext
+        public var parentSpanID: SpanID?
+        public var parentIsRemote: Bool
+        public var startTimeUnixNano: UInt64
+    }
+
+    public var name: String
+    public var kind: SpanKind
+    public var endTimeUnixNano: UInt64
+    public var attributes: SpanAttributes
+    public var links: [SpanLink]
+    public var status: SpanStatus
+    public var droppedAttributesCount: Int
+    public var droppedLinksCount: Int
+    public var members: [Member]
+
+    /// The span of the member at `index`.
+    public func span(_ index: Int) -> SpanData {
+        let member = members[index]
+        return SpanData(name: name, kind: kind, context: member.context, parentSpanID: member.parentSpanID,
+                        parentIsRemote: member.parentIsRemote, startTimeUnixNano: member.startTimeUnixNano,
+                        endTimeUnixNano: endTimeUnixNano, attributes: attributes, events: [], links: links, status: status,
+                        droppedAttributesCount: droppedAttributesCount, droppedEventsCount: 0,
+                        droppedLinksCount: droppedLinksCount)
+    }
+}

@@ -9,6 +9,9 @@ public protocol SpanProcessor: AnyObject, Sendable {
     /// `span` is handed over (`consuming`): a processor that keeps it moves it rather than
     /// retaining each of its strings and arrays again.
     func onEnd(_ span: consuming SpanData)
+    /// Spans ended together that share all but their ids, parents and starts (`Tracer.recordSpans`).
+    /// By default each member's span is passed to `onEnd(_:)`.
+    func onEnd(_ group: consuming SpanGroup)
     /// Exports everything queued; true if it finished within `timeout`.
     func forceFlush(timeout: Duration) -> Bool
     /// Flushes, stops, and shuts the exporter down; true if it finished within `timeout`.
@@ -17,6 +20,10 @@ public protocol SpanProcessor: AnyObject, Sendable {
 
 extension SpanProcessor {
     public func onStart(_ span: Span) {}
+
+    public func onEnd(_ group: consuming SpanGroup) {
+        for i in group.members.indices { onEnd(group.span(i)) }
+    }
 }
 
 /// Sends spans to an exporter (OpenTelemetry `SpanExporter`). `export` is called from one
@@ -38,6 +45,8 @@ extension SpanExporter {
 protocol SpanEncodingExporter: SpanExporter, AnyObject {
     /// Appends `span` to `batch` (called under the processor's lock; it must not block).
     func encode(_ span: borrowing SpanData, into batch: inout ByteBuffer)
+    /// Appends the spans of `group`'s members in `members` to `batch`, as `encode` would one by one.
+    func encode(_ group: borrowing SpanGroup, members: Range<Int>, into batch: inout ByteBuffer)
     /// Sends the `spans` spans `encode` wrote into `batch`.
     func export(encoded batch: borrowing ByteBuffer, spans: Int) -> SpanExportResult
 }

@@ -107,6 +107,41 @@ public final class Tracer: Sendable {
         return context
     }
 
+    /// Records, like `recordSpan`, one span for each parent in `parents`, starting at the time at
+    /// the same index of `starts`: spans that share their name, kind, end, attributes, links and
+    /// status, as the members of a batch share a step. They reach the processor in one call, so
+    /// what they share is held once, and an exporter can encode it once. Returns each span's
+    /// context, in order (with ids also where the sampler dropped the span). A start after `end`
+    /// is taken as `end`.
+    ///
+    ///     let queues = tracer.recordSpans("inference.queue", parents: members.map(\.trace),
+    ///                                     starts: members.map(\.enqueued), end: batchStart)
+    @discardableResult
+    public func recordSpans(_ operationName: String, parents: [TraceContext], starts: [UInt64], kind: SpanKind = .internal,
+                            end endTimeUnixNano: UInt64, attributes: SpanAttributes = [:], links: [SpanLink] = [],
+                            status: SpanStatus = .unset) -> [TraceContext] {
+        precondition(parents.count == starts.count, "one start per parent")
+        var contexts: [TraceContext] = []
+        contexts.reserveCapacity(parents.count)
+        var members: [SpanGroup.Member] = []
+        for i in parents.indices {
+            let (context, validParent) = newContext(parent: parents[i])
+            contexts.append(context)
+            guard context.isSampled, processor != nil else { continue }
+            if members.capacity == 0 { members.reserveCapacity(parents.count) }
+            members.append(SpanGroup.Member(context: context, parentSpanID: validParent?.spanID,
+                                            parentIsRemote: validParent?.isRemote ?? false,
+                                            startTimeUnixNano: min(starts[i], endTimeUnixNano)))
+        }
+        guard !members.isEmpty, let processor else { return contexts }
+        let attributes = limits.limit(attributes), links = limits.limit(links)
+        processor.onEnd(SpanGroup(name: operationName, kind: kind, endTimeUnixNano: endTimeUnixNano,
+                                  attributes: attributes.kept, links: links.kept, status: status,
+                                  droppedAttributesCount: attributes.dropped, droppedLinksCount: links.dropped,
+                                  members: members))
+        return contexts
+    }
+
     /// A new span's context under `parent` (a new trace when it is nil or invalid), sampled as
     /// the sampler decides, and the parent it was given when that is valid.
     private func newContext(parent: TraceContext?) -> (context: TraceContext, validParent: TraceContext?) {

@@ -113,6 +113,78 @@ import TelemetryCore
         }
     }
 
+    /// A group's members whose spans have the same field sizes are written as copies of one with
+    /// their ids, start and flags replaced: the bytes are those of each member's span written on
+    /// its own, for every range of members, whatever member the copies are made from.
+    @Test func groupEncodingIsEachMembersSpan() throws {
+        func member(_ i: UInt64, parent: Bool = true, state: Bool = false, start: UInt64? = nil,
+                    flags: TraceFlags = .sampled, remote: Bool = false) throws -> SpanGroup.Member {
+            var traceState = TraceState()
+            if state { try traceState.set("vendor", "v\(i)") }
+            return SpanGroup.Member(
+                context: TraceContext(traceID: TraceID(high: 0xA000 + i, low: 0xB000 + i), spanID: SpanID(0xC000 + i),
+                                      flags: flags, traceState: traceState),
+                parentSpanID: parent ? SpanID(0xD000 + i) : nil, parentIsRemote: remote,
+                startTimeUnixNano: start ?? 1_700_000_000_000_000_000 + i)
+        }
+        let members = [
+            try member(1, parent: false), try member(2), try member(3, flags: [.sampled, .random]), try member(4, state: true),
+            try member(5, start: 0), try member(6, remote: true), try member(7), try member(8, state: true),
+        ]
+        for attributes: SpanAttributes in [["inference.batch.id": 7], ["note": .string(String(repeating: "x", count: 200))]] {
+            let group = SpanGroup(name: "inference.execute", kind: .internal, endTimeUnixNano: 1_800_000_000_000_000_000,
+                                  attributes: attributes, links: [SpanLink(members[0].context)], status: .error(message: "failed"),
+                                  droppedAttributesCount: 1, droppedLinksCount: 0, members: members)
+            var each: [[UInt8]] = []
+            for i in members.indices {
+                var one = ByteBuffer(capacity: 64)
+                OTLPProtobufEncoder.appendSpan(group.span(i), to: &one)
+                each.append(one.array())
+            }
+            for lower in members.indices {
+                for upper in lower...members.count {
+                    var out = ByteBuffer(capacity: 64)
+                    out.append([0xAA])
+                    OTLPProtobufEncoder.appendSpans(group, members: lower..<upper, to: &out)
+                    #expect(out.array() == [0xAA] + each[lower..<upper].joined(), "members \(lower)..<\(upper)")
+                }
+            }
+        }
+    }
+
+    /// A group ended at once is split across the batches it fills, and every member's span
+    /// reaches the collector once.
+    @Test(arguments: [OTLPHTTPExporter.Encoding.protobuf, .json])
+    func processorSplitsGroupsAcrossBatches(encoding: OTLPHTTPExporter.Encoding) throws {
+        let server = TestHTTPServer()
+        defer { server.stop() }
+        let processor = BatchSpanProcessor(exporter: try exporter(port: server.port, encoding: encoding), configuration: .init(
+            maxQueueSize: 100, maxExportBatchSize: 4, scheduleDelay: .seconds(60)))
+        let tracer = Tracer(sampler: .alwaysOn, processor: processor)
+        let parents = (1...10).map { TraceContext(traceID: TraceID(high: 1, low: UInt64($0)), spanID: SpanID(UInt64($0)), flags: .sampled) }
+        let contexts = tracer.recordSpans("inference.queue", parents: parents, starts: Array(repeating: 5, count: 10), end: 9)
+        #expect(processor.forceFlush(timeout: .seconds(10)))
+        #expect(processor.exportedSpans == 10 && processor.droppedSpans == 0)
+        #expect(server.requests.count == 3)  // 4 + 4 + 2
+        var ids: [String] = []
+        for request in server.requests {
+            switch encoding {
+            case .protobuf:
+                let resourceSpans = try WireReader(WireReader(request.body[...]).fields()[0].bytes).fields()
+                for span in try WireReader(resourceSpans[1].bytes).fields().filter({ $0.number == 2 }) {
+                    ids.append(hex(Array(try WireReader(span.bytes).fields().first { $0.number == 2 }!.bytes)))
+                }
+            case .json:
+                let object = try JSONSerialization.jsonObject(with: Data(request.body)) as? [String: Any]
+                let spans = ((object?["resourceSpans"] as? [[String: Any]])?.first?["scopeSpans"] as? [[String: Any]])?
+                    .first?["spans"] as? [[String: Any]] ?? []
+                ids += spans.compactMap { $0["spanId"] as? String }
+            }
+        }
+        #expect(ids.sorted() == contexts.map(\.spanID.description).sorted())
+        #expect(processor.shutdown(timeout: .seconds(5)))
+    }
+
     func hex(_ bytes: [UInt8]) -> String {
         bytes.map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
     }

@@ -235,6 +235,36 @@ final class BatchSizeRecorder: SpanExporter {
         #expect(exporter.spans.count == 2)
     }
 
+    /// A group's spans are the ones `recordSpan` would record one by one: each under its parent,
+    /// from its own start, sharing the rest; a member under an unsampled parent gets ids only.
+    @Test func recordedGroupsAreSpansOfTheirMembers() throws {
+        let exporter = InMemorySpanExporter()
+        let tracer = Tracer(sampler: .parentBased(root: .alwaysOn), processor: SimpleSpanProcessor(exporter: exporter),
+                            limits: SpanLimits(maxAttributes: 1, maxEvents: 1, maxLinks: 1))
+        let first = tracer.startSpan("server", context: .topLevel, ofKind: .server)
+        let second = tracer.startSpan("server", context: .topLevel, ofKind: .server)
+        let batch = tracer.startSpan("batch", context: .topLevel)
+        let unsampled = try TraceContext(traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00")
+        let parents = [first.traceContext, unsampled, second.traceContext]
+        let contexts = tracer.recordSpans("inference.execute", parents: parents, starts: [1_000, 1_500, 9_000], end: 5_000,
+                                          attributes: ["inference.batch.id": 7, "extra": 1],
+                                          links: [SpanLink(batch.traceContext), SpanLink(first.traceContext)],
+                                          status: .error(message: "model failed"))
+        #expect(contexts.count == 3)
+        #expect(zip(contexts, parents).allSatisfy { $0.traceID == $1.traceID && $0.spanID != $1.spanID })
+        #expect(!contexts[1].isSampled && contexts[0].isSampled && contexts[2].isSampled)
+        let spans = exporter.spans
+        #expect(spans.map(\.context) == [contexts[0], contexts[2]])
+        #expect(spans.map(\.parentSpanID) == [first.traceContext.spanID, second.traceContext.spanID])
+        #expect(spans.map(\.startTimeUnixNano) == [1_000, 5_000])  // a start after the end is the end
+        for span in spans {
+            #expect(span.name == "inference.execute" && span.kind == .internal && span.endTimeUnixNano == 5_000)
+            #expect(span.attributes.map(\.key) == ["inference.batch.id"] && span.droppedAttributesCount == 1)
+            #expect(span.links.map(\.context) == [batch.traceContext] && span.droppedLinksCount == 1)
+            #expect(span.status == .error(message: "model failed"))
+        }
+    }
+
     @Test func batchProcessorDropsAndCountsOnOverflow() {
         let exporter = GateExporter()
         let processor = BatchSpanProcessor(exporter: exporter, configuration: .init(

@@ -426,17 +426,17 @@ func inferSpans(count: Int) -> [SpanData] {
             tracer.recordSpan(step, parent: batch.traceContext, start: t, end: t + 20_000)
         }
         batch.end()
-        let shared: SpanAttributes = ["inference.batch.id": .int(batchID)]
-        let batchLink = [SpanLink(batch.traceContext)]
         for span in servers {
             span.setAttribute("inference.model.name", "mlp")
             span.setAttribute("inference.model.version", "1")
-            let queue = tracer.recordSpan("inference.queue", parent: span.traceContext, start: t, end: t + 900_000)
-            tracer.recordSpan("inference.execute", parent: queue, start: t + 900_000, end: t + 1_200_000,
-                              attributes: shared, links: batchLink)
             span.setAttribute("http.response.status_code", .int(200))
             span.end()
         }
+        let queues = tracer.recordSpans("inference.queue", parents: servers.map(\.traceContext),
+                                        starts: Array(repeating: t, count: servers.count), end: t + 900_000)
+        tracer.recordSpans("inference.execute", parents: queues, starts: Array(repeating: t + 900_000, count: queues.count),
+                           end: t + 1_200_000, attributes: ["inference.batch.id": .int(batchID)],
+                           links: [SpanLink(batch.traceContext)])
         t += 1_500_000
     }
     return Array(collector.spans.prefix(count))

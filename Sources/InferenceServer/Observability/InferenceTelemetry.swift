@@ -173,6 +173,7 @@ final class InferenceTelemetry: BatcherObserver, InferenceObserver, Sendable {
             if let error = record.error { span.setStatus(.error(message: error)) }
             span.end(at: clock.unixNanos(monotonic: e.finishedAt))
         }
+        if let tracer { recordMemberSpans(record, tracer: tracer) }
         guard logger.logLevel <= .debug || record.error != nil else { return }
         let traceIDs = record.members.compactMap { $0.traceContext?.traceID.description }
         let metadata: Logger.Metadata = [
@@ -189,6 +190,33 @@ final class InferenceTelemetry: BatcherObserver, InferenceObserver, Sendable {
                 logger.debug("batch executed", metadata: metadata)
             }
         }
+    }
+
+    /// Each recorded member request's `inference.queue` (from when it was queued to when the batch
+    /// started) and `inference.execute` (the batch step, linked to the batch span), in its own
+    /// trace: one call for each kind, so the spans share what they have in common.
+    private func recordMemberSpans(_ record: BatchRecord, tracer: Tracer) {
+        var parents: [TraceContext] = [], enqueued: [UInt64] = []
+        for member in record.members {
+            // Members whose server span is recorded (a sampled context), as the spans nest in it.
+            guard let trace = member.traceContext, trace.isSampled else { continue }
+            if parents.isEmpty {
+                parents.reserveCapacity(record.members.count)
+                enqueued.reserveCapacity(record.members.count)
+            }
+            parents.append(trace)
+            enqueued.append(member.enqueuedAt)
+        }
+        guard !parents.isEmpty else { return }
+        let e = record.execution
+        let clock = WallClock(near: e.finishedAt)
+        let started = clock.unixNanos(monotonic: e.startedAt)
+        let queues = tracer.recordSpans("inference.queue", parents: parents,
+                                        starts: enqueued.map { clock.unixNanos(monotonic: $0) }, end: started)
+        let batch = e.observerContext as? BatchTrace
+        tracer.recordSpans("inference.execute", parents: queues, starts: Array(repeating: started, count: queues.count),
+                           end: clock.unixNanos(monotonic: e.finishedAt), attributes: batch?.memberAttributes ?? [:],
+                           links: batch?.memberLinks ?? [], status: record.error.map { .error(message: $0) } ?? .unset)
     }
 
     // MARK: InferenceObserver
@@ -208,7 +236,7 @@ final class InferenceTelemetry: BatcherObserver, InferenceObserver, Sendable {
             s.requestDuration.observe(seconds, exemplarFrom: exemplar)
             if let execution { s.queueDuration.observe(Double(execution.queueNanos) / 1e9, exemplarFrom: exemplar) }
         }
-        guard let span, span.isRecording, let tracer else { return }
+        guard let span, span.isRecording else { return }
         span.setAttribute("inference.model.name", .string(model))
         span.setAttribute("inference.model.version", .string(version))
         if let error {
@@ -216,16 +244,8 @@ final class InferenceTelemetry: BatcherObserver, InferenceObserver, Sendable {
             // HTTP semantic conventions: a server span's status stays unset for 4xx (the client's fault).
             if error.httpStatus.code >= 500 { span.setStatus(.error(message: error.message)) }
         }
-        guard let e = execution else { return }
-        // Both already over: recorded in one call each, without live spans.
-        let clock = WallClock(near: e.finishedAt)
-        let queue = tracer.recordSpan("inference.queue", parent: span.traceContext,
-                                      start: clock.unixNanos(monotonic: e.enqueuedAt), end: clock.unixNanos(monotonic: e.startedAt))
-        let batch = e.observerContext as? BatchTrace
-        tracer.recordSpan("inference.execute", parent: queue,
-                          start: clock.unixNanos(monotonic: e.startedAt), end: clock.unixNanos(monotonic: e.finishedAt),
-                          attributes: batch?.memberAttributes ?? [:], links: batch?.memberLinks ?? [],
-                          status: error.map { .error(message: $0.message) } ?? .unset)
+        // Its `inference.queue` and `inference.execute` spans are recorded with its batch's
+        // (`batchFinished`), together with the other members'.
     }
 }
 

@@ -81,6 +81,14 @@
         }
     }
 
+    /// Appends a copy of `count` bytes already in the buffer, from `offset`.
+    @inlinable package mutating func appendCopy(from offset: Int, count n: Int) {
+        precondition(offset >= 0 && n >= 0 && offset + n <= _count, "copy from outside the buffer")
+        reserve(n)
+        (_base + _count).copyMemory(from: _base + offset, byteCount: n)
+        _count += n
+    }
+
     @inlinable package mutating func append(_ raw: UnsafeRawBufferPointer) {
         if let start = raw.baseAddress { append(start, count: raw.count) }
     }

@@ -193,6 +193,14 @@ extension OTLPHTTPExporter {
         }
     }
 
+    /// Appends the spans of `group`'s members in `members`, as `encode` does one by one.
+    func encode(_ group: borrowing SpanGroup, members: Range<Int>, into batch: inout ByteBuffer) {
+        switch configuration.encoding {
+        case .protobuf: OTLPProtobufEncoder.appendSpans(group, members: members, to: &batch)
+        case .json: for i in members { OTLPJSONEncoder.appendSpan(group.span(i), to: &batch) }
+        }
+    }
+
     /// Sends the `spans` spans that `encode` wrote into `batch`, framed as one request (the
     /// resource, the scope), with retries.
     func export(encoded batch: borrowing ByteBuffer, spans: Int) -> SpanExportResult {

@@ -30,21 +30,44 @@ public enum OTLPProtobufEncoder {
     static let optimisticRoom = 8192
 
     /// `appendSpan` trying `room` bytes first (at least `ProtobufCursor.slack`).
-    static func appendSpan(_ span: borrowing SpanData, to out: inout ByteBuffer, room: Int) {
+    @discardableResult
+    static func appendSpan(_ span: borrowing SpanData, to out: inout ByteBuffer, room: Int) -> SpanMarks {
         // Most spans take a few hundred bytes: no pass over the span to size it first.
-        if append(span, to: &out, room: room) { return }
-        let fitted = append(span, to: &out, room: Bound.frame + Bound.span(span) + ProtobufCursor.slack)
-        precondition(fitted, "a span outgrew the room sized from its lengths")
+        if let marks = append(span, to: &out, room: room) { return marks }
+        let marks = append(span, to: &out, room: Bound.frame + Bound.span(span) + ProtobufCursor.slack)
+        guard let marks else { preconditionFailure("a span outgrew the room sized from its lengths") }
+        return marks
     }
 
-    /// Writes `span` as a `ScopeSpans.spans` field into `room` bytes reserved in `out`; false,
-    /// with nothing appended, when it did not fit.
-    private static func append(_ span: borrowing SpanData, to out: inout ByteBuffer, room: Int) -> Bool {
+    /// Writes `span` as a `ScopeSpans.spans` field into `room` bytes reserved in `out`; nil, with
+    /// nothing appended, when it did not fit.
+    private static func append(_ span: borrowing SpanData, to out: inout ByteBuffer, room: Int) -> SpanMarks? {
         var cursor = ProtobufCursor(reservingIn: &out, room: room)
         let message = cursor.beginMessage(2)  // ScopeSpans.spans
-        writeSpan(span, to: &cursor)
+        var marks = writeSpan(span, to: &cursor)
+        let end = cursor.offset
         cursor.endMessage(message)
-        return cursor.commit(to: &out)
+        marks.shift(by: cursor.offset - end)  // a long span's body moved up for its length
+        return cursor.commit(to: &out) ? marks : nil
+    }
+
+    /// Appends the spans of `group`'s members in `members`, as `appendSpan` would one by one. A
+    /// member's span whose fields have the sizes of one already written (no trace state of its
+    /// own, a parent, a start) is that one's bytes with its ids, start and flags written over.
+    package static func appendSpans(_ group: borrowing SpanGroup, members: Range<Int>, to out: inout ByteBuffer) {
+        var pattern: (offset: Int, count: Int, marks: SpanMarks)?
+        for i in members {
+            let sameSizes = group.members[i].context.traceState.isEmpty && group.members[i].parentSpanID != nil
+                && group.members[i].startTimeUnixNano != 0
+            let offset = out.count
+            if sameSizes, let pattern {
+                out.appendCopy(from: pattern.offset, count: pattern.count)
+                pattern.marks.write(group.members[i], into: out.mutableBytes(from: offset))
+                continue
+            }
+            let marks = appendSpan(group.span(i), to: &out, room: optimisticRoom)
+            if sameSizes { pattern = (offset, out.count - offset, marks) }
+        }
     }
 
     /// What comes before `spanBytes` bytes of spans written by `appendSpan`: the
@@ -75,14 +98,17 @@ public enum OTLPProtobufEncoder {
     }
 
     /// `opentelemetry.proto.trace.v1.Span`, read in place: borrowed, so nothing in it is retained.
-    static func writeSpan(_ span: borrowing SpanData, to out: inout ProtobufCursor) {
-        out.traceID(1, span.context.traceID)
-        out.spanID(2, span.context.spanID)
+    /// Returns where its ids, start and flags went.
+    @discardableResult
+    static func writeSpan(_ span: borrowing SpanData, to out: inout ProtobufCursor) -> SpanMarks {
+        var marks = SpanMarks()
+        marks.traceID = out.traceID(1, span.context.traceID)
+        marks.spanID = out.spanID(2, span.context.spanID)
         if !span.context.traceState.isEmpty { out.string(3, span.context.traceState.description) }
-        if let parent = span.parentSpanID { out.spanID(4, parent) }
+        if let parent = span.parentSpanID { marks.parentSpanID = out.spanID(4, parent) }
         out.string(5, span.name)
         out.varint(6, UInt64(span.kind.rawValue))
-        out.fixed64(7, span.startTimeUnixNano)
+        marks.start = out.fixed64(7, span.startTimeUnixNano)
         out.fixed64(8, span.endTimeUnixNano)
         out.attributes(9, span.attributes)
         out.varint(10, UInt64(span.droppedAttributesCount))
@@ -118,7 +144,36 @@ public enum OTLPProtobufEncoder {
             out.varint(3, 2)
             out.endMessage(status)
         }
-        out.fixed32(16, OTLPSpanFlags.value(span.context.flags, isRemote: span.parentIsRemote))
+        marks.flags = out.fixed32(16, OTLPSpanFlags.value(span.context.flags, isRemote: span.parentIsRemote))
+        return marks
+    }
+
+    /// Where `appendSpan` wrote a span's ids, start and flags (offsets from the start of what it
+    /// appended; -1 for a field left out), so that a span differing only in those can be written
+    /// as a copy of its bytes with them written over.
+    struct SpanMarks {
+        var traceID = -1, spanID = -1, parentSpanID = -1, start = -1, flags = -1
+
+        mutating func shift(by n: Int) {
+            guard n != 0 else { return }
+            if traceID >= 0 { traceID += n }
+            if spanID >= 0 { spanID += n }
+            if parentSpanID >= 0 { parentSpanID += n }
+            if start >= 0 { start += n }
+            if flags >= 0 { flags += n }
+        }
+
+        /// Writes `member`'s ids, start and flags over a copy of the span these marks are of
+        /// (which had a parent and a start, as `member` has).
+        func write(_ member: SpanGroup.Member, into bytes: UnsafeMutableRawBufferPointer) {
+            bytes.storeBytes(of: member.context.traceID.high.bigEndian, toByteOffset: traceID, as: UInt64.self)
+            bytes.storeBytes(of: member.context.traceID.low.bigEndian, toByteOffset: traceID + 8, as: UInt64.self)
+            bytes.storeBytes(of: member.context.spanID.value.bigEndian, toByteOffset: spanID, as: UInt64.self)
+            bytes.storeBytes(of: member.parentSpanID!.value.bigEndian, toByteOffset: parentSpanID, as: UInt64.self)
+            bytes.storeBytes(of: member.startTimeUnixNano.littleEndian, toByteOffset: start, as: UInt64.self)
+            bytes.storeBytes(of: OTLPSpanFlags.value(member.context.flags, isRemote: member.parentIsRemote).littleEndian,
+                             toByteOffset: flags, as: UInt32.self)
+        }
     }
 
     /// The most bytes each part can take: every tag and length at its longest.
@@ -218,6 +273,8 @@ struct ProtobufCursor {
     }
 
     var position: UnsafeMutablePointer<UInt8> { cursor.position }
+    /// Bytes written so far.
+    var offset: Int { cursor.position - start }
 
     /// Whether `count` more bytes fit before `limit`; false from the first check that fails on.
     @inline(__always)
@@ -250,16 +307,24 @@ struct ProtobufCursor {
         rawVarint(value)
     }
 
-    mutating func fixed64(_ field: Int, _ value: UInt64) {
-        guard value != 0 else { return }
+    /// A fixed64 field, left out when zero; returns where its value went (`offset`), or -1.
+    @discardableResult
+    mutating func fixed64(_ field: Int, _ value: UInt64) -> Int {
+        guard value != 0 else { return -1 }
         tag(field, 1)
+        let at = offset
         littleEndian(value)
+        return at
     }
 
-    mutating func fixed32(_ field: Int, _ value: UInt32) {
-        guard value != 0 else { return }
+    /// A fixed32 field, left out when zero; returns where its value went (`offset`), or -1.
+    @discardableResult
+    mutating func fixed32(_ field: Int, _ value: UInt32) -> Int {
+        guard value != 0 else { return -1 }
         tag(field, 5)
+        let at = offset
         littleEndian(value)
+        return at
     }
 
     /// A string field, left out when empty.
@@ -288,19 +353,27 @@ struct ProtobufCursor {
         }
     }
 
-    mutating func traceID(_ field: Int, _ id: TraceID) {
+    /// A trace id field; returns where its 16 bytes went (`offset`).
+    @discardableResult
+    mutating func traceID(_ field: Int, _ id: TraceID) -> Int {
         tag(field, 2)
         cursor.write(16)
+        let at = offset
         UnsafeMutableRawPointer(cursor.position).storeBytes(of: id.high.bigEndian, as: UInt64.self)
         UnsafeMutableRawPointer(cursor.position).storeBytes(of: id.low.bigEndian, toByteOffset: 8, as: UInt64.self)
         cursor.skip(16)
+        return at
     }
 
-    mutating func spanID(_ field: Int, _ id: SpanID) {
+    /// A span id field; returns where its 8 bytes went (`offset`).
+    @discardableResult
+    mutating func spanID(_ field: Int, _ id: SpanID) -> Int {
         tag(field, 2)
         cursor.write(8)
+        let at = offset
         UnsafeMutableRawPointer(cursor.position).storeBytes(of: id.value.bigEndian, as: UInt64.self)
         cursor.skip(8)
+        return at
     }
 
     /// A length-delimited field's tag and length, its `length` bytes to follow.
