@@ -187,15 +187,18 @@ def metric(text, name, model):
 
 
 def in_flight_and_queued(checks, binary):
-    # Four requests fill a batch; a partial batch would wait QUEUE_DELAY, which the drain cuts short.
-    rows, queue_delay_ms = 8, 10_000
+    # Full batches (one cnn request of 32 rows each) keep the one worker busy, enough of them for
+    # about half a second whatever the build's speed (a debug build runs a batch ~100x slower than
+    # a release one); behind them two small requests wait for company, which the drain cuts short.
+    queue_delay_ms, busy_ms = 10_000, 500
     server = Server(binary, {"SHUTDOWN_DRAIN_SECONDS": "0", "SHUTDOWN_TIMEOUT_SECONDS": "60", "WORKER_THREADS": "1",
                              "MAX_BATCH_SIZE": "32", "MAX_QUEUE_DELAY_MS": str(queue_delay_ms), "LOG_LEVEL": "debug"})
-    raw = request_bytes("POST", "/v2/models/mlp/infer", infer_body("mlp", rows=rows))
+    full = request_bytes("POST", "/v2/models/cnn/infer", infer_body("cnn", rows=32))
+    small = request_bytes("POST", "/v2/models/cnn/infer", infer_body("cnn", rows=4))
     results = []
     lock = threading.Lock()
 
-    def client():
+    def client(raw, rows):
         try:
             with connect(server.port, timeout=60) as sock:
                 sock.sendall(raw)
@@ -209,8 +212,15 @@ def in_flight_and_queued(checks, binary):
                 results.append((None, False, str(error)))
 
     try:
-        # Ten full batches keep the one worker busy for a while; two requests wait for company.
-        first = [threading.Thread(target=client) for _ in range(42)]
+        # How long this binary takes for one full batch (its Server-Timing compute duration).
+        with connect(server.port, timeout=60) as sock:
+            sock.sendall(full)
+            probe, _ = read_response(sock)
+        timing = re.search(r"compute;dur=([0-9.]+)", probe.headers.get("server-timing", ""))
+        batch_ms = max(float(timing.group(1)), 0.05) if probe.status == 200 and timing else 50.0
+        fulls = min(600, max(10, int(busy_ms / batch_ms) + 1))
+        first = [threading.Thread(target=client, args=(full, 32)) for _ in range(fulls)]
+        first += [threading.Thread(target=client, args=(small, 4)) for _ in range(2)]
         for t in first:
             t.start()
         # Wait until a batch runs and others wait behind it.
@@ -218,14 +228,16 @@ def in_flight_and_queued(checks, binary):
         running = queued = 0
         while time.time() < deadline:
             text = call(server.port, "GET", "/metrics").body.decode()
-            running = metric(text, "pd_inference_batches_in_flight", "mlp") or 0
-            queued = metric(text, "pd_inference_queue_depth", "mlp") or 0
+            running = metric(text, "pd_inference_batches_in_flight", "cnn") or 0
+            queued = metric(text, "pd_inference_queue_depth", "cnn") or 0
             if running >= 1 and queued >= 2:
                 break
-            time.sleep(0.02)
-        checks.check(running >= 1 and queued >= 2, f"in-flight drain: at SIGTERM {running:.0f} batch running, {queued:.0f} queued")
+            time.sleep(0.01)
+        checks.check(running >= 1 and queued >= 2,
+                     f"in-flight drain: at SIGTERM {running:.0f} batch running, {queued:.0f} queued "
+                     f"({fulls} full batches of {batch_ms:.2f} ms each sent)")
         # Requests still arriving (being received, decoded) as the signal lands.
-        late = [threading.Thread(target=client) for _ in range(4)]
+        late = [threading.Thread(target=client, args=(small, 4)) for _ in range(4)]
         for t in late:
             t.start()
         time.sleep(0.005)
@@ -236,8 +248,9 @@ def in_flight_and_queued(checks, binary):
         statuses = sorted(str(s) for s, _, _ in results)
         problems = [r for r in results if r[0] != 200 or not r[1]]
         counts = {s: statuses.count(s) for s in set(statuses)}
-        checks.check(len(results) == 46 and not problems,
-                     f"in-flight drain: all 46 requests completed with 200 and full outputs ({counts}; {problems[:2]})")
+        total = len(first) + len(late)
+        checks.check(len(results) == total and not problems,
+                     f"in-flight drain: all {total} requests completed with 200 and full outputs ({counts}; {problems[:2]})")
         checks.check(status == 0, f"in-flight drain: process exits 0 (got {status})")
         lines = server.log_lines()
         stopped = next((l for l in lines if l.get("msg") == "stopped"), {})
