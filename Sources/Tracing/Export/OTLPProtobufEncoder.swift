@@ -403,12 +403,18 @@ struct ProtobufCursor {
 
     /// Ends the message begun at `slot`: writes its length there, first moving a body of 128
     /// bytes or more up to make room for the longer length.
+    @inline(__always)
     mutating func endMessage(_ slot: UnsafeMutablePointer<UInt8>) {
         let length = cursor.position - slot - 1
-        guard length >= 0x80 else {
-            slot.pointee = UInt8(length)
+        guard length >= 0x80 else {  // most messages (attributes, links): the slot takes it
+            slot.pointee = UInt8(truncatingIfNeeded: length)
             return
         }
+        endLongMessage(slot, length: length)
+    }
+
+    @inline(never)
+    private mutating func endLongMessage(_ slot: UnsafeMutablePointer<UInt8>, length: Int) {
         var extra = 0
         var rest = length >> 7
         while rest > 0 {
