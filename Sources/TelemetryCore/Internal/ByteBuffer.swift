@@ -96,13 +96,10 @@
     /// Appends what `body` writes through a cursor, at most `maxCount` bytes: room for them is
     /// reserved, so a generous bound costs nothing.
     @inlinable @inline(__always) package mutating func appendRaw(maxCount: Int, _ body: (inout ByteCursor) -> Void) {
-        reserve(maxCount)
-        let start = (_base + _count).assumingMemoryBound(to: UInt8.self)
+        let start = reserveTail(maxCount)
         var cursor = ByteCursor(start)
         body(&cursor)
-        let written = cursor.position - start
-        precondition(written <= maxCount, "appendRaw wrote \(written) bytes into room for \(maxCount)")
-        _count += written
+        commitTail(cursor.position - start, room: maxCount)
     }
 
     /// Reserves `room` bytes and returns where they begin, for a writer that fills them and then
