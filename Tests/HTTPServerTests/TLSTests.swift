@@ -197,17 +197,35 @@ func run(_ arguments: [String], input: String? = nil, timeout: Double = 30) thro
     try process.run()
     if let input { stdin.fileHandleForWriting.write(Data(input.utf8)) }
     try? stdin.fileHandleForWriting.close()
-    // Read while the tool runs so a full pipe cannot stall it.
-    let output = Mutex(Data()), errors = Mutex(Data())
-    let readers = DispatchGroup()
-    DispatchQueue.global().async(group: readers) { output.withLock { $0 = out.fileHandleForReading.readDataToEndOfFile() } }
-    DispatchQueue.global().async(group: readers) { errors.withLock { $0 = err.fileHandleForReading.readDataToEndOfFile() } }
+    // Read while the tool runs so a full pipe cannot stall it. The readers are threads of their own:
+    // on Dispatch's global queue they waited behind other tests' blocked work, and a finished tool's
+    // output was read as empty.
+    let output = PipeReader(out.fileHandleForReading), errors = PipeReader(err.fileHandleForReading)
     if done.wait(timeout: .now() + timeout) == .timedOut {
         process.terminate()
         _ = done.wait(timeout: .now() + 5)
     }
-    _ = readers.wait(timeout: .now() + 5)
-    return ToolResult(status: process.terminationStatus,
-                      output: String(decoding: output.withLock { $0 }, as: UTF8.self),
-                      errorOutput: String(decoding: errors.withLock { $0 }, as: UTF8.self))
+    let read = output.wait(seconds: 10) && errors.wait(seconds: 10)
+    return ToolResult(status: read ? process.terminationStatus : -1,
+                      output: output.text,
+                      errorOutput: read ? errors.text : "output not read to its end within 10 s: \(errors.text)")
+}
+
+/// Reads a pipe to its end on a thread of its own.
+final class PipeReader: Sendable {
+    private let data = Mutex(Data())
+    private let finished = DispatchSemaphore(value: 0)
+
+    init(_ handle: FileHandle) {
+        Thread { [self] in
+            let bytes = handle.readDataToEndOfFile()
+            data.withLock { $0 = bytes }
+            finished.signal()
+        }.start()
+    }
+
+    /// Whether the pipe reached its end within `seconds`.
+    func wait(seconds: Double) -> Bool { finished.wait(timeout: .now() + seconds) == .success }
+
+    var text: String { String(decoding: data.withLock { $0 }, as: UTF8.self) }
 }
