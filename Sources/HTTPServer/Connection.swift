@@ -40,6 +40,9 @@ final class Connection {
     @exclusivity(unchecked) var cancellation: CancellationToken?
     /// The last request's token, when nothing else kept it: reused for the next request.
     @exclusivity(unchecked) var spareToken: CancellationToken?
+    /// Where the in-flight request's response goes; reused for the next request when no
+    /// completion kept it (see `ResponseAddress`).
+    @exclusivity(unchecked) var responseAddress: ResponseAddress?
     @exclusivity(unchecked) var keepAlive = true
     @exclusivity(unchecked) var isHead = false
     @exclusivity(unchecked) var minorVersion = 1
@@ -121,5 +124,26 @@ final class Connection {
         message.msg_iov = vectors.baseAddress
         message.msg_iovlen = vectors.count
         return sendmsg(fd, &message, Int32(MSG_NOSIGNAL))
+    }
+}
+
+/// Where a request's response goes: its loop, its connection's slot and its serial (a response
+/// that arrives after its connection moved on is dropped). A completion closure that captures only
+/// this object uses it as its context, so answering a request allocates no closure. The connection
+/// reuses it for its next request when no completion still holds it.
+final class ResponseAddress: @unchecked Sendable {
+    // Why @unchecked Sendable is safe: `serial` is set on the loop thread only while the connection
+    // holds the only reference, before any completion can capture it.
+    let loop: EventLoop
+    let slot: Int
+    var serial: UInt64 = 0
+
+    init(loop: EventLoop, slot: Int) {
+        self.loop = loop
+        self.slot = slot
+    }
+
+    func deliver(_ response: consuming HTTPResponse) {
+        loop.post(slot: slot, serial: serial, response: response)
     }
 }

@@ -95,29 +95,26 @@ extension EventLoop {
     private func dispatch(_ connection: Connection, _ request: HTTPRequest, keepAlive: Bool) {
         serial &+= 1
         let serial = self.serial
-        let slot = connection.slot
-        let requestID = RequestID.forRequest(request.headers)
-        let cancellation: CancellationToken
-        if let spare = connection.spareToken {
-            connection.spareToken = nil
-            cancellation = spare
-        } else {
-            cancellation = CancellationToken()
+        // A completion of an earlier request still holds the old address: that request's serial
+        // must stay with it.
+        if !isKnownUniquelyReferenced(&connection.responseAddress) {
+            connection.responseAddress = ResponseAddress(loop: self, slot: connection.slot)
         }
+        connection.responseAddress.unsafelyUnwrapped.serial = serial
+        connection.requestID = RequestID.forRequest(request.headers)
+        // Held by the connection only (no local here): `encode` finds it unique and keeps it.
+        connection.cancellation = connection.spareToken.take() ?? CancellationToken()
         connection.inFlight = true
         if request.body.capacity != 0 { chargeInFlight(connection, request.body.capacity) }
         connection.serial = serial
         connection.keepAlive = keepAlive
         connection.isHead = request.method == .HEAD
         connection.minorVersion = request.minorVersion
-        connection.requestID = requestID
-        connection.cancellation = cancellation
         connection.setDeadline(.none, at: 0)
         core.inFlightRequests.wrappingAdd(1, ordering: .relaxed)
         dispatchingSerial = serial
         immediateResponse = nil
-        callResponder(request, requestID: requestID, remoteAddress: connection.remoteAddress,
-                      cancellation: cancellation, slot: slot, serial: serial)
+        callResponder(request, connection: connection)
         dispatchingSerial = 0
         if let immediate = immediateResponse.take() {
             encode(connection, immediate)
@@ -127,11 +124,12 @@ extension EventLoop {
     /// Kept out of line so that the context (and its reference to the cancellation token) is gone
     /// when it returns, letting `encode` reuse the token.
     @inline(never)
-    private func callResponder(_ request: HTTPRequest, requestID: String, remoteAddress: String,
-                               cancellation: CancellationToken, slot: Int, serial: UInt64) {
-        let context = RequestContext(requestID: requestID, receivedAtNanos: monotonicNanos(), remoteAddress: remoteAddress,
-                                     localPort: core.localPort.load(ordering: .relaxed), cancellation: cancellation)
-        let completion: ResponseCompletion = { [self] response in post(slot: slot, serial: serial, response: response) }
+    private func callResponder(_ request: HTTPRequest, connection: Connection) {
+        let context = RequestContext(requestID: connection.requestID, receivedAtNanos: monotonicNanos(),
+                                     remoteAddress: connection.remoteAddress,
+                                     localPort: core.localPort.load(ordering: .relaxed), cancellation: connection.cancellation!)
+        let address = connection.responseAddress!
+        let completion: ResponseCompletion = { response in address.deliver(response) }
         if let router = core.router {
             router.route(request, context: context, completion: completion)
         } else {

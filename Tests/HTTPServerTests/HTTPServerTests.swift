@@ -129,6 +129,20 @@ struct HTTPServerTests {
         #expect(try waiting.request("GET", "/hello").status == 200)
     }
 
+    @Test func aSecondCompletionNeverAnswersALaterRequest() throws {
+        let s = try TestServer { $0.eventLoopCount = 1 }
+        let c = try s.client()
+        #expect(try c.request("GET", "/twice").bodyText == "first")
+        // More requests on the connection while the first one's completion is still held, then
+        // one that stays pending: the first request's second answer arrives during it.
+        for path in ["/hello", "/deferred", "/hello"] { #expect(try c.request("GET", path).status == 200) }
+        try c.send("GET /hang HTTP/1.1\r\nHost: x\r\n\r\n")
+        #expect(eventually { s.hung.first != nil })
+        s.gate.open()
+        #expect(eventually { s.gatedArrivals.value == 1 })
+        #expect(c.staysOpen(for: 0.3), "the pending request got an answer it never gave")
+    }
+
     @Test func requestContextAndRequestID() throws {
         let s = try TestServer()
         let c = try s.client()

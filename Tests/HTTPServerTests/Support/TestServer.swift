@@ -65,6 +65,15 @@ final class TestServer {
                 completion(HTTPResponse(status: .ok, contentType: "text/plain", body: "\(request.body.count)"))
             }
         }
+        // Answers at once, then again once the gate opens: the second answer must go nowhere.
+        router.onDeferred(.GET, "/twice") { _, _, completion in
+            completion(HTTPResponse(status: .ok, contentType: "text/plain", body: "first"))
+            DispatchQueue.global().async {
+                _ = gate.wait()
+                completion(HTTPResponse(status: .ok, contentType: "text/plain", body: "late"))
+                arrivals.count.wrappingAdd(1, ordering: .relaxed)
+            }
+        }
         router.onDeferred(.GET, "/hang") { _, context, _ in
             hung.tokens.withLock { $0.append(context.cancellation) }
         }
