@@ -64,22 +64,27 @@ mkdir -p bench/results
   echo "# /healthz: pd-inference${PD_ENV:+ ($PD_ENV)} vs nginx"
   echo
   echo "$(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), wrk -t2 -c$CONNS -d${SECS}s, $how."
-  echo "Command: \`$command\`. CPU µs/request is the server's user+system CPU over the run divided by requests."
+  echo "Command: \`$command\`. CPU µs/request is the server's user+system CPU over the run divided by requests;"
+  echo "user and system are its two parts (system: the kernel's work for the server's reads and writes, loopback TCP included)."
   echo
-  echo "| round | server | req/s | CPU µs/req | p50 ms | p99 ms | non-2xx |"
-  echo "|---|---|---|---|---|---|---|"
+  echo "| round | server | req/s | CPU µs/req | user µs/req | system µs/req | p50 ms | p99 ms | non-2xx |"
+  echo "|---|---|---|---|---|---|---|---|---|"
 } >"$out"
 pd_total=0; ng_total=0
 # Each measurement writes its table row to a file, so the two can also run at once.
-run_pd() {
-  read -r rps cpu p50 p99 reqs errs < <(run_wrk "http://127.0.0.1:$PD_PORT/healthz" $CONNS "$SECS" "$PD_PID")
-  echo "| $round | pd-inference | $rps | $cpu | $p50 | $p99 | $errs |" >"$work/pd.row"
+# measure NAME URL PIDS: one wrk run; the row goes to $work/NAME.row.
+measure() {
+  local name=$1 url=$2 pids=$3 u0 s0 u1 s1
+  read -r u0 s0 < <(cpu_user_system $pids)
+  read -r rps cpu p50 p99 reqs errs < <(run_wrk "$url" $CONNS "$SECS" "$pids")
+  read -r u1 s1 < <(cpu_user_system $pids)
+  read -r user system < <(awk -v a="$u0" -v b="$u1" -v c="$s0" -v d="$s1" -v n="$reqs" \
+    'BEGIN { printf "%.2f %.2f\n", (b - a) * 1e6 / n, (d - c) * 1e6 / n }')
+  echo "| $round | $name | $rps | $cpu | $user | $system | $p50 | $p99 | $errs |" >"$work/$name.row"
 }
-run_nginx() {
-  # nginx work happens in its worker processes; measure their CPU together.
-  read -r rps cpu p50 p99 reqs errs < <(run_wrk "http://127.0.0.1:$NG_PORT/healthz" $CONNS "$SECS" "$(pgrep -P "$NGINX_PID" | xargs)")
-  echo "| $round | nginx | $rps | $cpu | $p50 | $p99 | $errs |" >"$work/nginx.row"
-}
+run_pd() { measure pd-inference "http://127.0.0.1:$PD_PORT/healthz" "$PD_PID"; }
+# nginx work happens in its worker processes; measure their CPU together.
+run_nginx() { measure nginx "http://127.0.0.1:$NG_PORT/healthz" "$(pgrep -P "$NGINX_PID" | xargs)"; }
 ratios=()
 for round in $(seq 1 "$ROUNDS"); do
   # Which server goes first alternates, so a drift of the shared machine within a round favours neither.
@@ -92,8 +97,8 @@ for round in $(seq 1 "$ROUNDS"); do
   else
     $first; $second
   fi
-  cat "$work/pd.row" "$work/nginx.row" >>"$out"
-  pd_rps=$(awk -F'|' '{ print $4 + 0 }' "$work/pd.row"); ng_rps=$(awk -F'|' '{ print $4 + 0 }' "$work/nginx.row")
+  cat "$work/pd-inference.row" "$work/nginx.row" >>"$out"
+  pd_rps=$(awk -F'|' '{ print $4 + 0 }' "$work/pd-inference.row"); ng_rps=$(awk -F'|' '{ print $4 + 0 }' "$work/nginx.row")
   pd_total=$((pd_total + pd_rps)); ng_total=$((ng_total + ng_rps))
   ratios+=("$(awk -v a="$pd_rps" -v b="$ng_rps" 'BEGIN { printf "%.3f", a / b }')")
 done
@@ -102,5 +107,11 @@ median=$(printf '%s\n' "${ratios[@]}" | sort -n | awk '{ v[NR] = $1 } END { prin
 {
   echo
   echo "Throughput ratio pd-inference / nginx (sum over rounds): **${ratio}x**; median of the per-round ratios ${median}x (rounds: ${ratios[*]})."
+  echo
+  # Mean over rounds of each server's CPU µs per request, and its user and system parts.
+  awk -F'|' '$3 ~ /pd-inference|nginx/ { k = $3; gsub(/ /, "", k); n[k]++; c[k] += $5; u[k] += $6; s[k] += $7 }
+    END { line = "CPU µs per request, mean over rounds (user + system):"
+          for (k in n) { line = line sep sprintf(" %s %.2f (%.2f + %.2f)", k, c[k] / n[k], u[k] / n[k], s[k] / n[k]); sep = ";" }
+          print line "." }' "$out"
 } >>"$out"
 cat "$out"

@@ -8,6 +8,13 @@ cpu_seconds() {
   awk -v hz="$(getconf CLK_TCK)" '{ s += ($14 + $15) / hz } END { print s }' "${files[@]}"
 }
 
+# User and system CPU seconds of processes, summed: "user system".
+cpu_user_system() {
+  local pid files=()
+  for pid in "$@"; do files+=("/proc/$pid/stat"); done
+  awk -v hz="$(getconf CLK_TCK)" '{ u += $14 / hz; s += $15 / hz } END { print u, s }' "${files[@]}"
+}
+
 # CPU time of all a process's threads so far, in nanoseconds (schedstat: finer than cpu_seconds'
 # clock ticks, but threads that have exited are not counted).
 thread_cpu_ns() {
