@@ -44,14 +44,12 @@ public struct ModelMetadata: Sendable, Equatable {
 
     /// Checks one request's inputs against the metadata and returns its row count (1 when not batchable).
     public func validate(_ feeds: [(name: String, tensor: Tensor)]) throws(InferenceError) -> Int {
-        var seen = Set<String>()
         var rows: Int? = nil
         for (name, tensor) in feeds {
             guard let spec = inputs.first(where: { $0.name == name }) else {
                 let known = inputs.map { "'\($0.name)'" }.joined(separator: ", ")
                 throw InferenceError(.invalidInput, "unexpected input '\(name)'; model '\(self.name)' takes \(known)")
             }
-            seen.insert(name)
             guard tensor.dataType == spec.datatype else {
                 throw InferenceError(.invalidInput,
                     "input '\(name)' has datatype \(tensor.dataType), model '\(self.name)' expects \(spec.datatype)")
@@ -70,7 +68,7 @@ public struct ModelMetadata: Sendable, Equatable {
                 rows = r
             }
         }
-        if let missing = inputs.first(where: { !seen.contains($0.name) }) {
+        if let missing = inputs.first(where: { spec in !feeds.contains { $0.name == spec.name } }) {
             throw InferenceError(.invalidInput, "missing input '\(missing.name)' for model '\(name)'")
         }
         let n = rows ?? 1

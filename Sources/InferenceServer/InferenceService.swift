@@ -214,10 +214,24 @@ public final class InferenceService: Sendable {
 
     /// JSON or the binary extension; also curl's default for `-d` (form-urlencoded) and text/plain,
     /// which clients send for JSON bodies. Anything else (XML, multipart, …) is refused with 415.
+    /// Compared in place (no strings built): it runs for every infer request.
     static func acceptsContentType(_ value: String) -> Bool {
-        let type = value.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
-        return ["", "application/json", "application/octet-stream", "application/vnd.sagemaker-triton.binary+json",
-                "text/plain", "application/x-www-form-urlencoded"].contains(type)
+        var value = value
+        return value.withUTF8 { b in
+            // The media type: up to the first `;`, spaces and tabs around it dropped.
+            var end = 0
+            while end < b.count && b[end] != UInt8(ascii: ";") { end += 1 }
+            var start = 0
+            while start < end && (b[start] == 0x20 || b[start] == 0x09) { start += 1 }
+            while end > start && (b[end - 1] == 0x20 || b[end - 1] == 0x09) { end -= 1 }
+            let type = start..<end
+            if type.isEmpty { return true }
+            return HeaderList.equalsLowercase(b, type, "application/json")
+                || HeaderList.equalsLowercase(b, type, "application/octet-stream")
+                || HeaderList.equalsLowercase(b, type, "application/vnd.sagemaker-triton.binary+json")
+                || HeaderList.equalsLowercase(b, type, "text/plain")
+                || HeaderList.equalsLowercase(b, type, "application/x-www-form-urlencoded")
+        }
     }
 
     func encode(_ request: InferRequest, entry: ModelEntry, outputs: [String: Tensor], execution: BatchExecution?) -> HTTPResponse {

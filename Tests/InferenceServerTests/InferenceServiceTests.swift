@@ -108,6 +108,18 @@ import Testing
         #expect(try c.request("POST", "/v2/models/affine/infer", json: Self.body).status == 200)
     }
 
+    @Test func mediaTypesAcceptedForInference() {
+        for accepted in ["", " ", "application/json", "Application/JSON; charset=utf-8", " text/plain ;charset=UTF-8",
+                         "application/octet-stream", "application/vnd.sagemaker-triton.binary+json",
+                         "application/x-www-form-urlencoded", "\tapplication/json\t", ";charset=utf-8"] {
+            #expect(InferenceService.acceptsContentType(accepted), "'\(accepted)'")
+        }
+        for refused in ["application/xml", "application/jsonx", "application/jso", "json", "multipart/form-data; boundary=x",
+                        "text/plain2", "application/json,text/plain", "applicatioN/octet-streaM x"] {
+            #expect(!InferenceService.acceptsContentType(refused), "'\(refused)'")
+        }
+    }
+
     @Test func wrongMethodMediaTypeAndUnknownRoutes() throws {
         let app = try makeApplication(backend: AffineBackend())
         defer { _ = app.shutdown() }

@@ -307,6 +307,16 @@ struct V2TensorSample: Sendable, CustomStringConvertible {
         expectFailure(#"{"inputs":[\#(input)],"parameters":{"binary_data_output":"yes"}}"#, .invalidRequest, mentions: ["parameters.binary_data_output"])
         expectFailure(#"{"inputs":[\#(input)],"parameters":{"timeout":-5}}"#, .invalidRequest, mentions: ["parameters.timeout"])
         expectFailure(#"{"inputs":[\#(input)],"parameters":{"timeout":1,"timeout":2}}"#, .invalidRequest, mentions: ["duplicate key"])
+        // Names beyond the first sixteen (which are compared in pairs) are checked too.
+        let named = (0..<40).map { #"{"name":"n\#($0 == 33 ? 7 : $0)","shape":[1],"datatype":"FP32","data":[1]}"# }
+        expectFailure(#"{"inputs":[\#(named.joined(separator: ","))]}"#, .invalidRequest, mentions: ["inputs[33].name \"n7\" repeats inputs[7].name"])
+        let distinct = (0..<40).map { #"{"name":"n\#($0)","shape":[1],"datatype":"FP32","data":[1]}"# }
+        #expect((try? decode(#"{"inputs":[\#(distinct.joined(separator: ","))]}"#))?.inputs.count == 40)
+        // Each known member once, in any order; a repeated unknown member is no error.
+        expectFailure(#"{"inputs":[{"data":[1],"shape":[1],"datatype":"FP32","name":"a","data":[2]}]}"#, .invalidRequest,
+                      mentions: ["inputs[0] has more than one \"data\""])
+        expectFailure(#"{"id":"x","inputs":[\#(input)],"id":"y"}"#, .invalidRequest, mentions: ["more than one \"id\""])
+        #expect((try? decode(#"{"x":1,"inputs":[{"y":1,"y":2,"name":"a","shape":[1],"datatype":"FP32","data":[1]}],"x":2}"#)) != nil)
     }
 
     @Test func binaryLayoutErrors() {

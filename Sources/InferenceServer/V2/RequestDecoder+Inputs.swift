@@ -19,15 +19,19 @@ extension RequestDecoder {
 
     mutating func decodeInput(index: Int) throws(InferenceError) -> PartialInput {
         var input = PartialInput(index: index)
-        let path = input.path
+        // Built only for an error message.
+        var path: String { PartialInput.path(index) }
         guard scanner.current == UInt8(ascii: "{") else { throw typeError(path, expected: "an object") }
         try scanner.checkDepth(3)
         scanner.position += 1
-        var seen: Set<String> = []
+        var seen: UInt8 = 0  // a bit per member of inputKeys
         var first = true
         while let key = try scanner.nextKey(first: &first) {
-            if Self.inputKeys.contains(key) && !seen.insert(key).inserted {
-                throw InferenceError(.invalidRequest, "\(path) has more than one \"\(key)\" member")
+            if let known = Self.inputKeys.firstIndex(of: key) {
+                guard seen & (1 << known) == 0 else {
+                    throw InferenceError(.invalidRequest, "\(path) has more than one \"\(key)\" member")
+                }
+                seen |= 1 << known
             }
             switch key {
             case "name":
@@ -85,7 +89,8 @@ extension RequestDecoder {
 
     /// Parses `shape`: an array of integers. Negative and oversized dimensions are checked in `resolve`.
     mutating func decodeShape(_ input: inout PartialInput) throws(InferenceError) {
-        let path = "\(input.path).shape"
+        let index = input.index
+        var path: String { PartialInput.path(index) + ".shape" }  // built only for an error message
         guard scanner.current == UInt8(ascii: "[") else { throw typeError(path, expected: "an array of integers") }
         try scanner.checkDepth(4)
         let start = scanner.position

@@ -38,7 +38,8 @@ struct RequestDecoder {
         var datatype: DataType?
         var elementCount: Int?
 
-        var path: String { "inputs[\(index)]" }
+        var path: String { Self.path(index) }
+        static func path(_ index: Int) -> String { "inputs[\(index)]" }
         var label: String { "input '\(name ?? "")'" }
     }
 
@@ -60,11 +61,14 @@ struct RequestDecoder {
         var inputs: [PartialInput]?
         var outputs: [RequestedOutput]?
         var parameters: [String: JSONValue]?
-        var seen = Set<String>()
+        var seen: UInt8 = 0  // a bit per member of requestKeys
         var first = true
         while let key = try scanner.nextKey(first: &first) {
-            if !seen.insert(key).inserted && ["id", "inputs", "outputs", "parameters"].contains(key) {
-                throw InferenceError(.invalidRequest, "request has more than one \"\(key)\" member")
+            if let known = Self.requestKeys.firstIndex(of: key) {
+                guard seen & (1 << known) == 0 else {
+                    throw InferenceError(.invalidRequest, "request has more than one \"\(key)\" member")
+                }
+                seen |= 1 << known
             }
             switch key {
             case "id":
@@ -115,12 +119,22 @@ struct RequestDecoder {
         }
     }
 
+    static let requestKeys = ["id", "inputs", "outputs", "parameters"]
+
     static func checkUnique(_ names: [String], what: String) throws(InferenceError) {
+        func repeated(_ index: Int, _ earlier: Int) -> InferenceError {
+            InferenceError(.invalidRequest, "\(what)[\(index)].name \"\(names[index])\" repeats \(what)[\(earlier)].name")
+        }
+        // A request names a handful: comparing pairs beats hashing them.
+        if names.count <= 16 {
+            for index in names.indices {
+                if let earlier = names[..<index].firstIndex(of: names[index]) { throw repeated(index, earlier) }
+            }
+            return
+        }
         var firstIndex: [String: Int] = [:]
         for (index, name) in names.enumerated() {
-            if let earlier = firstIndex.updateValue(index, forKey: name) {
-                throw InferenceError(.invalidRequest, "\(what)[\(index)].name \"\(name)\" repeats \(what)[\(earlier)].name")
-            }
+            if let earlier = firstIndex.updateValue(index, forKey: name) { throw repeated(index, earlier) }
         }
     }
 
