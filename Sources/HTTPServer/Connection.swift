@@ -46,7 +46,7 @@ final class Connection {
     @exclusivity(unchecked) var keepAlive = true
     @exclusivity(unchecked) var isHead = false
     @exclusivity(unchecked) var minorVersion = 1
-    @exclusivity(unchecked) var requestID = ""
+    @exclusivity(unchecked) var requestID = RequestID.generated(0)
 
     // Output not yet accepted by the kernel.
     @exclusivity(unchecked) var pending: [[UInt8]] = []

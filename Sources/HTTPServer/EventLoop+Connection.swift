@@ -74,15 +74,15 @@ extension EventLoop {
                 flush(connection)
                 continue
             }
-            switch connection.parser.next() {
+            switch connection.parser.step() {
             case .needMoreData:
                 // Plaintext OpenSSL already decrypted does not make the socket readable again.
                 if let tls = connection.tls, tls.hasBufferedInput, receiveIntoParser(connection) { continue }
                 break parsing
             case .sendContinue:
                 out.append(ResponseEncoder.continueResponse)
-            case .request(let request, let keepAlive):
-                dispatch(connection, request, keepAlive: keepAlive)
+            case .request(let keepAlive):
+                dispatch(connection, connection.parser.takeRequest(), keepAlive: keepAlive)
             case .error(let error):
                 reject(connection, error.status, error.message)
                 return

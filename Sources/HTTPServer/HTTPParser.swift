@@ -133,6 +133,24 @@ public struct HTTPParser: Sendable {
 
     /// The next action for the bytes buffered so far.
     public mutating func next() -> Action {
+        switch step() {
+        case .needMoreData: .needMoreData
+        case .sendContinue: .sendContinue
+        case .request(let keepAlive): .request(takeRequest(), keepAlive: keepAlive)
+        case .error(let error): .error(error)
+        }
+    }
+
+    /// `Action` without the request, which `takeRequest()` then moves out: the server's loop
+    /// takes it without the copy and release that unpacking an enum payload costs.
+    enum Step {
+        case needMoreData
+        case sendContinue
+        case request(keepAlive: Bool)
+        case error(HTTPParseError)
+    }
+
+    mutating func step() -> Step {
         while true {
             switch state {
             case .failed:
@@ -218,11 +236,11 @@ public struct HTTPParser: Sendable {
 
     // MARK: - Steps
 
-    private mutating func fail(_ code: HTTPParseError.Code, _ message: String) -> Action {
+    private mutating func fail(_ code: HTTPParseError.Code, _ message: String) -> Step {
         fail(HTTPParseError(code, message))
     }
 
-    private mutating func fail(_ error: HTTPParseError) -> Action {
+    private mutating func fail(_ error: HTTPParseError) -> Step {
         failure = error
         state = .failed
         input = []
@@ -231,16 +249,22 @@ public struct HTTPParser: Sendable {
         return .error(error)
     }
 
-    private mutating func complete() -> Action {
-        var finished = HTTPParser.emptyRequest()
-        swap(&finished, &request)
+    /// The request is complete in `request`, for `takeRequest()`.
+    private mutating func complete() -> Step {
         releaseDrainedInput()
         state = .head
         lineStart = 0
         scanned = 0
         remaining = 0
         chunkedTotal = 0
-        return .request(finished, keepAlive: keepAlive)
+        return .request(keepAlive: keepAlive)
+    }
+
+    /// Moves out the request `step()` completed; called before the next `step()`.
+    mutating func takeRequest() -> HTTPRequest {
+        var finished = HTTPParser.emptyRequest()
+        swap(&finished, &request)
+        return finished
     }
 
     static func emptyRequest() -> HTTPRequest { HTTPRequest(method: .GET, path: "", headers: HTTPHeaders()) }
@@ -306,7 +330,7 @@ public struct HTTPParser: Sendable {
     }
 
     /// Parses `1*HEXDIG [ext] CRLF`; returns an action, or nil to keep going.
-    private mutating func parseChunkSizeLine() -> Action? {
+    private mutating func parseChunkSizeLine() -> Step? {
         let base = cursor
         var lf = -1
         var index = base + scanned

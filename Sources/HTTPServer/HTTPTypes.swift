@@ -299,7 +299,7 @@ public struct RequestContext: Sendable {
     final class Storage: @unchecked Sendable {
         // Why @unchecked Sendable is safe: a Storage is mutated only through `RequestContext.unique()`,
         // that is while the one context holding it references it uniquely; shared ones are read-only.
-        var requestID: String
+        var requestID: RequestID
         var receivedAtNanos: UInt64
         var remoteAddress: String
         var localPort: Int
@@ -313,7 +313,7 @@ public struct RequestContext: Sendable {
         var traceContext: TraceContext?
         var span: Span?
 
-        init(requestID: String, receivedAtNanos: UInt64, remoteAddress: String, localPort: Int, route: String,
+        init(requestID: RequestID, receivedAtNanos: UInt64, remoteAddress: String, localPort: Int, route: String,
              parameters: [(name: String, value: String)], cancellation: CancellationToken, values: [String: any Sendable]) {
             self.requestID = requestID
             self.receivedAtNanos = receivedAtNanos
@@ -345,8 +345,8 @@ public struct RequestContext: Sendable {
 
     /// A process-unique id for log correlation (also sent back as `X-Request-Id` unless the client sent one).
     public var requestID: String {
-        get { storage.requestID }
-        set { unique().requestID = newValue }
+        get { storage.requestID.description }
+        set { unique().requestID = .given(newValue) }
     }
     /// Monotonic nanoseconds when the request head was complete.
     public var receivedAtNanos: UInt64 {
@@ -429,10 +429,18 @@ public struct RequestContext: Sendable {
     public init(requestID: String, receivedAtNanos: UInt64, remoteAddress: String = "", localPort: Int = 0,
                 route: String = "unmatched", parameters: [String: String] = [:],
                 cancellation: CancellationToken = CancellationToken(), values: [String: any Sendable] = [:]) {
-        storage = Storage(requestID: requestID, receivedAtNanos: receivedAtNanos, remoteAddress: remoteAddress,
+        storage = Storage(requestID: .given(requestID), receivedAtNanos: receivedAtNanos, remoteAddress: remoteAddress,
                           localPort: localPort, route: route,
                           parameters: RequestContext.pairs(parameters),
                           cancellation: cancellation, values: values)
+    }
+
+    /// The server's context for a request it read.
+    init(requestID: RequestID, receivedAtNanos: UInt64, remoteAddress: String, localPort: Int,
+         cancellation: CancellationToken) {
+        storage = Storage(requestID: requestID, receivedAtNanos: receivedAtNanos, remoteAddress: remoteAddress,
+                          localPort: localPort, route: Router.unmatchedRoute, parameters: [],
+                          cancellation: cancellation, values: [:])
     }
 }
 

@@ -1,38 +1,64 @@
 import Synchronization
+import TelemetryCore
 
-/// Request ids: a random per-process prefix and a process-wide counter, both in hex
-/// (`9f3c01ab-1f`). Cheap enough for every request; ids up to 15 bytes stay inline in `String`.
-enum RequestID {
+/// A request's id: the client's `X-Request-Id` when acceptable, else one this process makes from a
+/// random per-process prefix and a process-wide counter, both in hex (`9f3c01ab-1f`). A made id is
+/// kept as its number and formatted only where it is read: the response header writes its bytes
+/// directly, and most requests (probes, scrapes) are never logged.
+enum RequestID: Sendable, Equatable, CustomStringConvertible {
+    case generated(UInt64)
+    case given(String)
+
     private static let prefix: UInt32 = .random(in: 0...UInt32.max)
     private static let counter = Atomic<UInt64>(0)
+    /// Longest made id: eight hex digits, `-`, sixteen hex digits.
+    static let maxGeneratedLength = 25
 
-    static func next() -> String {
-        let n = counter.wrappingAdd(1, ordering: .relaxed).newValue
-        // Built on the stack so that ids of up to 15 bytes become small (inline) strings.
-        var bytes: (UInt64, UInt64, UInt64) = (0, 0, 0)
-        return withUnsafeMutableBytes(of: &bytes) { buffer in
-            var i = 0
-            var shift = 28
-            while shift >= 0 {
-                buffer[i] = hexDigit(UInt64(prefix >> UInt32(shift)) & 0xF)
-                i += 1
-                shift -= 4
-            }
-            buffer[i] = 0x2D
-            i += 1
-            var digits = 1
-            while digits < 16 && n >> (4 * UInt64(digits)) != 0 { digits += 1 }
-            for d in stride(from: digits - 1, through: 0, by: -1) {
-                buffer[i] = hexDigit((n >> (4 * UInt64(d))) & 0xF)
-                i += 1
-            }
-            // Hex is ASCII: up to 15 bytes this builds a small string without validating it.
-            let length = i
-            return String(unsafeUninitializedCapacity: length) { out in
-                UnsafeMutableRawPointer(out.baseAddress!).copyMemory(from: buffer.baseAddress!, byteCount: length)
-                return length
+    static func next() -> RequestID {
+        .generated(counter.wrappingAdd(1, ordering: .relaxed).newValue)
+    }
+
+    /// The id as text (up to 15 bytes it is a small, inline String).
+    var description: String {
+        switch self {
+        case .given(let text):
+            return text
+        case .generated(let n):
+            return String(unsafeUninitializedCapacity: Self.maxGeneratedLength) { out in
+                RequestID.write(n, to: out.baseAddress!)  // hex is ASCII: nothing to validate
             }
         }
+    }
+
+    /// Appends the id's bytes: a made one needs no String, a client's was vetted by `isAcceptable`
+    /// (no control characters).
+    func write(into out: inout ByteBuffer) {
+        switch self {
+        case .given(let text):
+            out.appendUTF8(text)
+        case .generated(let n):
+            out.appendRaw(maxCount: Self.maxGeneratedLength) { $0.skip(RequestID.write(n, to: $0.position)) }
+        }
+    }
+
+    /// Writes the made id for `n` at `p`; returns its length.
+    private static func write(_ n: UInt64, to p: UnsafeMutablePointer<UInt8>) -> Int {
+        var i = 0
+        var shift = 28
+        while shift >= 0 {
+            p[i] = hexDigit(UInt64(prefix >> UInt32(shift)) & 0xF)
+            i += 1
+            shift -= 4
+        }
+        p[i] = 0x2D
+        i += 1
+        var digits = 1
+        while digits < 16 && n >> (4 * UInt64(digits)) != 0 { digits += 1 }
+        for d in stride(from: digits - 1, through: 0, by: -1) {
+            p[i] = hexDigit((n >> (4 * UInt64(d))) & 0xF)
+            i += 1
+        }
+        return i
     }
 
     @inline(__always) private static func hexDigit(_ v: UInt64) -> UInt8 {
@@ -56,10 +82,10 @@ enum RequestID {
     }
 
     /// The id for a request: the client's `X-Request-Id` when acceptable, else a fresh one.
-    static func forRequest(_ headers: HTTPHeaders) -> String {
+    static func forRequest(_ headers: HTTPHeaders) -> RequestID {
         for field in headers.fields where field.name.utf8.count == 12 {
             if HTTPHeaders.equalsIgnoringCase(field.name, "x-request-id") {
-                return isAcceptable(field.value) ? field.value : next()
+                return isAcceptable(field.value) ? .given(field.value) : next()
             }
         }
         return next()

@@ -20,7 +20,7 @@ enum ResponseEncoder {
     /// `Connection: close`; `http10KeepAlive` adds `Connection: keep-alive` for HTTP/1.0 clients.
     /// `requestID` is written as it is: it comes from `RequestID`, which makes it or accepts the
     /// client's only when it has no characters but letters, digits and `._:+/=-`.
-    static func encodeHead(_ response: HTTPResponse, requestID: String?, isHead: Bool, close: Bool,
+    static func encodeHead(_ response: HTTPResponse, requestID: RequestID?, isHead: Bool, close: Bool,
                            http10KeepAlive: Bool, date: [UInt8], into out: inout ByteBuffer) -> Outcome {
         let code = response.status.code
         if let line = statusLine(code), response.status.reason == HTTPStatus.standardReason(code) {
@@ -68,7 +68,7 @@ enum ResponseEncoder {
         }
         if let requestID, !responderSetRequestID {
             out.append("X-Request-Id: ")
-            out.appendUTF8(requestID)  // made or vetted by RequestID: no control characters
+            requestID.write(into: &out)  // made or vetted by RequestID: no control characters
             out.append("\r\n")
         }
         // RFC 9110 §8.6: no Content-Length in 1xx and 204; 304 describes a representation not sent.

@@ -6,7 +6,7 @@ import Telemetry
 struct ResponseEncoderTests {
     static let date: [UInt8] = Array("Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n".utf8)
 
-    func encode(_ response: HTTPResponse, requestID: String? = "abc", isHead: Bool = false, close: Bool = false,
+    func encode(_ response: HTTPResponse, requestID: RequestID? = .given("abc"), isHead: Bool = false, close: Bool = false,
                 http10KeepAlive: Bool = false) -> (String, ResponseEncoder.Outcome) {
         var out = ByteBuffer(capacity: 64)
         let outcome = ResponseEncoder.encodeHead(response, requestID: requestID, isHead: isHead, close: close,
@@ -125,15 +125,31 @@ struct ResponseEncoderTests {
     }
 
     @Test func requestIDsAreUniqueAndShort() {
-        let ids = (0..<1000).map { _ in RequestID.next() }
+        let ids = (0..<1000).map { _ in RequestID.next().description }
         #expect(Set(ids).count == ids.count)
         #expect(ids.allSatisfy { $0.utf8.count <= 24 && RequestID.isAcceptable($0) })
     }
 
+    @Test func aMadeIDIsWrittenAsItsText() {
+        for n: UInt64 in [0, 1, 9, 10, 15, 16, 0xABC, 1 << 32, 0x0123_4567_89AB_CDEF, .max] {
+            let id = RequestID.generated(n)
+            let text = id.description
+            let parts = text.split(separator: "-")
+            #expect(parts.count == 2 && parts[0].utf8.count == 8 && UInt64(parts[1], radix: 16) == n, "\(text)")
+            #expect(text.utf8.allSatisfy { $0 == 0x2D || ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) })
+            var out = ByteBuffer(capacity: 4)
+            id.write(into: &out)
+            #expect(String(decoding: out.array(), as: UTF8.self) == text)
+        }
+        var out = ByteBuffer(capacity: 4)
+        RequestID.given("client-7").write(into: &out)
+        #expect(out.array() == Array("client-7".utf8))
+    }
+
     @Test func clientRequestIDValidation() {
-        #expect(RequestID.forRequest(["x-request-id": "trace-123_ab.c:d"]) == "trace-123_ab.c:d")
-        #expect(RequestID.forRequest(["X-Request-Id": "bad id"]) != "bad id")
-        #expect(RequestID.forRequest(["X-Request-Id": String(repeating: "a", count: 129)]).utf8.count < 129)
+        #expect(RequestID.forRequest(["x-request-id": "trace-123_ab.c:d"]) == .given("trace-123_ab.c:d"))
+        #expect(RequestID.forRequest(["X-Request-Id": "bad id"]).description != "bad id")
+        #expect(RequestID.forRequest(["X-Request-Id": String(repeating: "a", count: 129)]).description.utf8.count < 129)
         #expect(!RequestID.isAcceptable(""))
         #expect(!RequestID.isAcceptable("a\u{0}b"))
     }
