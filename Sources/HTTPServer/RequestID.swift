@@ -9,7 +9,13 @@ enum RequestID: Sendable, Equatable, CustomStringConvertible {
     case generated(UInt64)
     case given(String)
 
-    private static let prefix: UInt32 = .random(in: 0...UInt32.max)
+    /// The per-process prefix, eight hex digits, as the bytes of one word (little-endian).
+    private static let prefixWord: UInt64 = {
+        let prefix = UInt32.random(in: 0...UInt32.max)
+        var word: UInt64 = 0
+        for i in 0..<8 { word |= UInt64(hexDigit(UInt64(prefix >> UInt32(28 - 4 * i)) & 0xF)) << (8 * UInt64(i)) }
+        return word
+    }()
     private static let counter = Atomic<UInt64>(0)
     /// Longest made id: eight hex digits, `-`, sixteen hex digits.
     static let maxGeneratedLength = 25
@@ -43,22 +49,15 @@ enum RequestID: Sendable, Equatable, CustomStringConvertible {
 
     /// Writes the made id for `n` at `p`; returns its length.
     private static func write(_ n: UInt64, to p: UnsafeMutablePointer<UInt8>) -> Int {
-        var i = 0
-        var shift = 28
-        while shift >= 0 {
-            p[i] = hexDigit(UInt64(prefix >> UInt32(shift)) & 0xF)
-            i += 1
-            shift -= 4
+        UnsafeMutableRawPointer(p).storeBytes(of: prefixWord.littleEndian, as: UInt64.self)
+        p[8] = 0x2D
+        let digits = max(1, (64 - n.leadingZeroBitCount + 3) / 4)
+        var v = n
+        for i in stride(from: 8 + digits, to: 8, by: -1) {
+            p[i] = hexDigit(v & 0xF)
+            v >>= 4
         }
-        p[i] = 0x2D
-        i += 1
-        var digits = 1
-        while digits < 16 && n >> (4 * UInt64(digits)) != 0 { digits += 1 }
-        for d in stride(from: digits - 1, through: 0, by: -1) {
-            p[i] = hexDigit((n >> (4 * UInt64(d))) & 0xF)
-            i += 1
-        }
-        return i
+        return 9 + digits
     }
 
     @inline(__always) private static func hexDigit(_ v: UInt64) -> UInt8 {
