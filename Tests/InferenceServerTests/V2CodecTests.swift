@@ -512,6 +512,51 @@ struct V2TensorSample: Sendable, CustomStringConvertible {
         }
     }
 
+    /// The short-form fast path for FP32 data gives exactly what Swift's correctly rounded parser
+    /// gives, at its edges (2^24, seven digits, leading fraction zeros, signs) and on random literals,
+    /// whether it takes a number or leaves it to the general scanner.
+    @Test func shortFloatsInTensorDataAreCorrectlyRounded() throws {
+        var rng = SplitMix64(seed: 7)
+        var literals = ["0", "-0", "0.0", "-0.0", "16777216", "16777217", "-16777215", "1677721.6", "1677721.7",
+                        "1.6777216", "1.6777217", "0.0000001", "0.00000001", "9999999", "99999999", "0.9999999",
+                        "0.99999999", "1234567.8", "7.1e3", "7.1E-3", "0.688844", "-0.482166", "12345678", "1.5e0"]
+        for _ in 0..<20_000 {
+            let integerDigits = Int(rng.next() % 9), fractionDigits = Int(rng.next() % 10)
+            var text = rng.next() % 2 == 0 ? "-" : ""
+            text += integerDigits == 0 ? "0" : String(1 + rng.next() % 9) + (0..<(integerDigits - 1)).map { _ in String(rng.next() % 10) }.joined()
+            if fractionDigits > 0 {
+                let zeros = Int(rng.next() % 4)
+                text += "." + String(repeating: "0", count: min(zeros, fractionDigits - 1))
+                    + (0..<(fractionDigits - min(zeros, fractionDigits - 1))).map { _ in String(rng.next() % 10) }.joined()
+            }
+            literals.append(text)
+        }
+        // In one array, with the separators clients write and other whitespace: all but the last
+        // few numbers have the fast path's room after them.
+        let separators = [", ", ",", " , ", ",\n  ", "\t,\r\n"]
+        let data = literals.enumerated().map { $0.offset == 0 ? $0.element : separators[$0.offset % separators.count] + $0.element }.joined()
+        let body = #"{"inputs":[{"name":"x","shape":[\#(literals.count)],"datatype":"FP32","data":[ \#(data) ]}]}"#
+        let decoded = try decode(body).inputs[0].tensor.values(as: Float.self)
+        #expect(decoded.count == literals.count)
+        for (literal, value) in zip(literals, decoded) where value.bitPattern != Float(literal)?.bitPattern {
+            Issue.record("\(literal): \(value), expected \(Float(literal)!)")
+        }
+        // The fast path takes the common forms (and stops where the general scanner must go on).
+        for (literal, taken) in [("0.688844", true), ("-12.5", true), ("7", true), ("-0", true), ("1677721.6", true),
+                                 ("1677721.7", false), ("16777216", false), ("1.5e3", false), ("2E1", false),
+                                 ("0.12345678", false), ("01", false), ("1.", false), ("-x", false), ("x", false)] {
+            let bytes = Array((literal + ", 0.25, 0.25, 0.25, 0.25, 0.25]").utf8)
+            bytes.withUnsafeBufferPointer { buffer in
+                let short = JSONScanner.shortFloat32(at: buffer.baseAddress!)
+                #expect((short != nil) == taken, "\(literal)")
+                if let short {
+                    #expect(short.end - buffer.baseAddress! == literal.utf8.count, "\(literal)")
+                    #expect(short.value.bitPattern == Float(literal)?.bitPattern, "\(literal)")
+                }
+            }
+        }
+    }
+
     @Test func integers() throws {
         #expect(try scan("-9223372036854775808").0.integerValue() == .value(.min))
         #expect(try scan("9223372036854775807").0.integerValue() == .value(.max))

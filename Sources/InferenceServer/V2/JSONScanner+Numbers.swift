@@ -122,14 +122,20 @@ extension JSONScanner {
     /// once (SWAR); nil when fewer than eight bytes of the text remain or no digit starts there.
     @inline(__always) func eightDigitChunk() -> (value: UInt64, count: Int)? {
         guard end - position >= 8, let base = buffer.baseAddress else { return nil }
-        let word = UInt64(littleEndian: UnsafeRawPointer(base + position).loadUnaligned(as: UInt64.self))
+        let run = Self.digitRun(base + position)
+        return run.count == 0 ? nil : run
+    }
+
+    /// The value and count of the decimal digits (0 to 8) among the eight bytes at `p`.
+    @inline(__always) static func digitRun(_ p: UnsafePointer<UInt8>) -> (value: UInt64, count: Int) {
+        let word = UInt64(littleEndian: UnsafeRawPointer(p).loadUnaligned(as: UInt64.self))
         // A byte is a digit when it is 0x3_ and adding 6 keeps it 0x3_. The addition can carry only out of
         // a byte ≥ 0xFA, which is not a digit, so it cannot disturb the digits before the first non-digit.
         let high = word & 0xF0F0_F0F0_F0F0_F0F0
         let highPlus6 = (word &+ 0x0606_0606_0606_0606) & 0xF0F0_F0F0_F0F0_F0F0
         let notDigit = (high ^ 0x3030_3030_3030_3030) | (highPlus6 ^ 0x3030_3030_3030_3030)
         let count = notDigit == 0 ? 8 : notDigit.trailingZeroBitCount / 8
-        if count == 0 { return nil }
+        if count == 0 { return (0, 0) }
         // The digits as byte values, shifted up so that missing leading digits read as zeros.
         let keep: UInt64 = count == 8 ? .max : (1 << UInt64(count * 8)) &- 1
         var digits = ((word & keep) &- (0x3030_3030_3030_3030 & keep)) << UInt64((8 - count) * 8)
@@ -138,6 +144,46 @@ extension JSONScanner {
         digits = (((digits & 0x0000_00FF_0000_00FF) &* (100 &+ (1_000_000 << 32)))
                   &+ (((digits >> 16) & 0x0000_00FF_0000_00FF) &* (1 &+ (10_000 << 32)))) >> 32
         return (digits, count)
+    }
+
+    /// Bytes a short number may span, with the eight-byte reads past its digits: the caller makes
+    /// sure this many remain before calling `shortFloat32(at:)`.
+    static let shortNumberRoom = 24
+
+    /// The number at `p` if it has the short form most tensor data takes,
+    /// `-?(0|[1-9][0-9]{0,6})(\.[0-9]{1,7})?` with its digits together at most 2^24, as the nearest
+    /// `Float` and where it ends; nil for any other number (or none), which `scanNumber` and
+    /// `floatValue` then take, errors included. The result is theirs exactly: the digits form an
+    /// integer m ≤ 2^24 and the value is m / 10^k with k ≤ 7, both exact in a Float, so the one
+    /// division rounds correctly.
+    @inline(__always)
+    static func shortFloat32(at start: UnsafePointer<UInt8>) -> (value: Float, end: UnsafePointer<UInt8>)? {
+        var p = start
+        let negative = p.pointee == UInt8(ascii: "-")
+        if negative { p += 1 }
+        var mantissa: UInt64
+        if p.pointee == UInt8(ascii: "0") {
+            // A leading zero stands alone ("01" is an error the general scanner reports).
+            guard p[1] &- UInt8(ascii: "0") >= 10 else { return nil }
+            mantissa = 0
+            p += 1
+        } else {
+            let (integer, digits) = digitRun(p)
+            guard digits != 0, digits < 8 else { return nil }
+            mantissa = integer
+            p += digits
+        }
+        var scale = 0
+        if p.pointee == UInt8(ascii: ".") {
+            let (fraction, digits) = digitRun(p + 1)
+            guard digits != 0, digits < 8 else { return nil }
+            mantissa = mantissa &* integerPowerOfTen(digits) &+ fraction
+            scale = digits
+            p += 1 + digits
+        }
+        guard mantissa <= 1 << 24, p.pointee | 0x20 != UInt8(ascii: "e") else { return nil }
+        let f = Float(mantissa) / exactFloatPowerOfTen(scale)
+        return (negative ? -f : f, p)
     }
 
     /// Scans a number (RFC 8259 §6: `-? (0 | [1-9][0-9]*) (\.[0-9]+)? ([eE][+-]?[0-9]+)?`) at the cursor.

@@ -53,6 +53,9 @@ extension JSONScanner {
     /// sink), leaving the cursor and `first` for the general loop to go on from there.
     private mutating func decodeFloat32Run(_ sink: inout Sink, first: inout Bool) throws(InferenceError) {
         while sink.result.count < sink.capacity {
+            decodeShortFloat32s(&sink, first: &first)
+            guard sink.result.count < sink.capacity else { return }
+            // One element the fast lane left: a longer number, the end of the array or of the text.
             let resume = position
             skipWhitespace()
             if !first {
@@ -70,6 +73,38 @@ extension JSONScanner {
             sink.result.count += 1
             first = false
         }
+    }
+
+    /// The fast lane of `decodeFloat32Run`: separators and short numbers (`shortFloat32(at:)`) read
+    /// through a local pointer, until the first thing it does not take (anything else, or fewer than
+    /// `shortNumberRoom` bytes left), where the cursor is left for the general loop.
+    private mutating func decodeShortFloat32s(_ sink: inout Sink, first: inout Bool) {
+        guard let base = buffer.baseAddress, end - position > Self.shortNumberRoom else { return }
+        let stop = base + end
+        let last = stop - Self.shortNumberRoom
+        var p = base + position
+        var count = sink.result.count
+        var isFirst = first
+        @inline(__always) func isSpace(_ c: UInt8) -> Bool {
+            c == UInt8(ascii: " ") || c == UInt8(ascii: "\n") || c == UInt8(ascii: "\r") || c == UInt8(ascii: "\t")
+        }
+        while count < sink.capacity {
+            var q = p
+            while q < stop && isSpace(q.pointee) { q += 1 }
+            if !isFirst {
+                guard q < stop, q.pointee == UInt8(ascii: ",") else { break }
+                q += 1
+                while q < stop && isSpace(q.pointee) { q += 1 }
+            }
+            guard q <= last, let (value, next) = Self.shortFloat32(at: q) else { break }
+            sink.base.storeBytes(of: value, toByteOffset: count &* 4, as: Float.self)
+            count &+= 1
+            isFirst = false
+            p = next
+        }
+        position = p - base
+        sink.result.count = count
+        first = isFirst
     }
 
     private mutating func decodeScalar(_ sink: inout Sink, depth: Int) throws(InferenceError) {
