@@ -30,8 +30,16 @@ enum RequestID: Sendable, Equatable, CustomStringConvertible {
         case .given(let text):
             return text
         case .generated(let n):
-            return String(unsafeUninitializedCapacity: Self.maxGeneratedLength) { out in
-                RequestID.write(n, to: out.baseAddress!)  // hex is ASCII: nothing to validate
+            // Written on the stack first: a String made with room for more than 15 bytes is a heap
+            // string even when fewer are used.
+            var bytes: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+            return withUnsafeMutableBytes(of: &bytes) { buffer in
+                let stack = buffer.baseAddress!.assumingMemoryBound(to: UInt8.self)
+                let length = RequestID.write(n, to: stack)
+                return String(unsafeUninitializedCapacity: length) { out in
+                    out.baseAddress!.update(from: stack, count: length)  // hex is ASCII: nothing to validate
+                    return length
+                }
             }
         }
     }
