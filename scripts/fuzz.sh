@@ -108,7 +108,8 @@ for target in "${TARGETS[@]}"; do
     http-parser)
       binary http-parser "$TELEMETRY_LIBS" "$T/http_parser.swift" \
         "$S/HTTPServer/HTTPParser.swift" "$S/HTTPServer/HTTPParser+Head.swift" \
-        "$S/HTTPServer/HTTPParseError.swift" "$S/HTTPServer/HTTPTypes.swift" ;;
+        "$S/HTTPServer/HTTPParseError.swift" "$S/HTTPServer/HTTPTypes.swift" \
+        "$S/HTTPServer/RequestID.swift" "$S/HTTPServer/ByteBuffer.swift" ;;
     traceparent)
       binary traceparent "$TELEMETRY_LIBS" "$T/traceparent.swift" ;;
     v2-json)

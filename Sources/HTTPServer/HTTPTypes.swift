@@ -439,7 +439,7 @@ public struct RequestContext: Sendable {
     init(requestID: RequestID, receivedAtNanos: UInt64, remoteAddress: String, localPort: Int,
          cancellation: CancellationToken) {
         storage = Storage(requestID: requestID, receivedAtNanos: receivedAtNanos, remoteAddress: remoteAddress,
-                          localPort: localPort, route: Router.unmatchedRoute, parameters: [],
+                          localPort: localPort, route: "unmatched", parameters: [],
                           cancellation: cancellation, values: [:])
     }
 }
