@@ -181,8 +181,8 @@ def steady_load_drain(checks, binary):
         server.close()
 
 
-def metric(text, name, model):
-    match = re.search(rf'^{name}{{[^}}]*model="{model}"[^}}]*}} (\S+)$', text, re.M)
+def metric(text, name, model, extra=""):
+    match = re.search(rf'^{name}{{[^}}]*model="{model}"[^}}]*{extra}[^}}]*}} (\S+)$', text, re.M)
     return float(match.group(1)) if match else None
 
 
@@ -219,20 +219,36 @@ def in_flight_and_queued(checks, binary):
         timing = re.search(r"compute;dur=([0-9.]+)", probe.headers.get("server-timing", ""))
         batch_ms = max(float(timing.group(1)), 0.05) if probe.status == 200 and timing else 50.0
         fulls = min(600, max(10, int(busy_ms / batch_ms) + 1))
+
+        def state():
+            """(running batches, queued requests, full requests answered since the probe)"""
+            text = call(server.port, "GET", "/metrics").body.decode()
+            answered = (metric(text, "pd_inference_requests_total", "cnn", 'outcome="success"') or 0) - 1
+            return (metric(text, "pd_inference_batches_in_flight", "cnn") or 0,
+                    metric(text, "pd_inference_queue_depth", "cnn") or 0, answered)
+
+        def wait_until(condition):
+            deadline = time.time() + 20
+            while time.time() < deadline:
+                current = state()
+                if condition(*current):
+                    return current
+                time.sleep(0.005)
+            return state()
+
         first = [threading.Thread(target=client, args=(full, 32)) for _ in range(fulls)]
-        first += [threading.Thread(target=client, args=(small, 4)) for _ in range(2)]
         for t in first:
             t.start()
-        # Wait until a batch runs and others wait behind it.
-        deadline = time.time() + 20
-        running = queued = 0
-        while time.time() < deadline:
-            text = call(server.port, "GET", "/metrics").body.decode()
-            running = metric(text, "pd_inference_batches_in_flight", "cnn") or 0
-            queued = metric(text, "pd_inference_queue_depth", "cnn") or 0
-            if running >= 1 and queued >= 2:
-                break
-            time.sleep(0.01)
+        # The small ones go in once every full one is queued, running or answered: a small request
+        # queued ahead of a full one would run at once (the full one cannot join its batch).
+        wait_until(lambda running, queued, answered: running + queued + answered >= fulls)
+        smalls = [threading.Thread(target=client, args=(small, 4)) for _ in range(2)]
+        for t in smalls:
+            t.start()
+        first += smalls
+        # Wait until a batch runs and both small ones wait behind the full ones still queued.
+        running, queued, answered = wait_until(
+            lambda running, queued, answered: running >= 1 and queued >= fulls - answered - running + 2)
         checks.check(running >= 1 and queued >= 2,
                      f"in-flight drain: at SIGTERM {running:.0f} batch running, {queued:.0f} queued "
                      f"({fulls} full batches of {batch_ms:.2f} ms each sent)")
