@@ -27,11 +27,8 @@ extension RequestDecoder {
         var seen: UInt8 = 0  // a bit per member of inputKeys
         var first = true
         while let key = try scanner.nextKey(first: &first) {
-            if let known = Self.inputKeys.firstIndex(of: key) {
-                guard seen & (1 << known) == 0 else {
-                    throw InferenceError(.invalidRequest, "\(path) has more than one \"\(key)\" member")
-                }
-                seen |= 1 << known
+            guard Self.noteOnce(key, among: Self.inputKeys, seen: &seen) else {
+                throw InferenceError(.invalidRequest, "\(path) has more than one \"\(key)\" member")
             }
             switch key {
             case "name":

@@ -64,11 +64,8 @@ struct RequestDecoder {
         var seen: UInt8 = 0  // a bit per member of requestKeys
         var first = true
         while let key = try scanner.nextKey(first: &first) {
-            if let known = Self.requestKeys.firstIndex(of: key) {
-                guard seen & (1 << known) == 0 else {
-                    throw InferenceError(.invalidRequest, "request has more than one \"\(key)\" member")
-                }
-                seen |= 1 << known
+            guard Self.noteOnce(key, among: Self.requestKeys, seen: &seen) else {
+                throw InferenceError(.invalidRequest, "request has more than one \"\(key)\" member")
             }
             switch key {
             case "id":
@@ -120,6 +117,15 @@ struct RequestDecoder {
     }
 
     static let requestKeys = ["id", "inputs", "outputs", "parameters"]
+
+    /// Notes member `key` of an object in which each of `keys` may appear once, with a bit per key
+    /// in `seen` (no hashing); false when `key` is one of them and was seen before.
+    static func noteOnce(_ key: String, among keys: [String], seen: inout UInt8) -> Bool {
+        guard let known = keys.firstIndex(of: key) else { return true }
+        guard seen & (1 << known) == 0 else { return false }
+        seen |= 1 << known
+        return true
+    }
 
     static func checkUnique(_ names: [String], what: String) throws(InferenceError) {
         func repeated(_ index: Int, _ earlier: Int) -> InferenceError {
