@@ -210,9 +210,9 @@ final class InferenceTelemetry: BatcherObserver, InferenceObserver, Sendable {
         guard !parents.isEmpty else { return }
         let e = record.execution
         let clock = WallClock(near: e.finishedAt)
+        for i in enqueued.indices { enqueued[i] = clock.unixNanos(monotonic: enqueued[i]) }  // in place: no second array
         let started = clock.unixNanos(monotonic: e.startedAt)
-        let queues = tracer.recordSpans("inference.queue", parents: parents,
-                                        starts: enqueued.map { clock.unixNanos(monotonic: $0) }, end: started)
+        let queues = tracer.recordSpans("inference.queue", parents: parents, starts: enqueued, end: started)
         let batch = e.observerContext as? BatchTrace
         tracer.recordSpans("inference.execute", parents: queues, starts: Array(repeating: started, count: queues.count),
                            end: clock.unixNanos(monotonic: e.finishedAt), attributes: batch?.memberAttributes ?? [:],
