@@ -85,7 +85,7 @@ public final class TracingMiddleware: HTTPMiddleware, Sendable {
         guard traced else { return nil }
         guard let span = context.span else { return ServiceContext(traceContext: trace) }
         let code = response.status.code
-        span.setAttribute("http.response.status_code", .int(code))
+        span.appendNewAttribute("http.response.status_code", .int(code))  // only set here: no search
         if code >= 500 {
             span.setStatus(.error(message: "HTTP \(code)"))
         }

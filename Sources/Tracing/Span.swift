@@ -83,6 +83,23 @@ public final class Span: Sendable {
         }
     }
 
+    /// Adds an attribute whose key the caller knows is not set yet, without searching for it:
+    /// for instrumentation adding a span's fixed attributes (like `SpanAttributes.appendNew`).
+    /// Past `SpanLimits.maxAttributes` it is dropped and counted, as `setAttribute` does.
+    package func appendNewAttribute(_ key: consuming String, _ value: consuming SpanAttribute) {
+        guard isRecording else { return }
+        // Moved into the lock's closure: capturing them would copy them.
+        var pending: (key: String, value: SpanAttribute)? = (key, value)
+        state.withLock { state in
+            guard !state.ended, let (key, value) = pending.take() else { return }
+            if state.attributes.count < limits.maxAttributes {
+                state.attributes.appendNew(key, value)
+            } else {
+                state.droppedAttributes += 1
+            }
+        }
+    }
+
     /// Sets several attributes at once.
     public func setAttributes(_ attributes: SpanAttributes) {
         guard isRecording else { return }

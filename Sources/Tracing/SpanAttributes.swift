@@ -61,7 +61,7 @@ public struct SpanAttributes: Sendable, Hashable, ExpressibleByDictionaryLiteral
 
     /// Sets `key` unless it is new and the list already holds `limit` entries; returns false
     /// when it was dropped. One search instead of a lookup and then a set.
-    mutating func set(_ key: String, _ value: SpanAttribute, limit: Int) -> Bool {
+    mutating func set(_ key: consuming String, _ value: consuming SpanAttribute, limit: Int) -> Bool {
         if let index = index(of: key) {
             entries[index].value = value
             return true
@@ -73,7 +73,7 @@ public struct SpanAttributes: Sendable, Hashable, ExpressibleByDictionaryLiteral
 
     /// Appends an attribute whose key the caller knows is not there yet (no search): for
     /// instrumentation building a span's fixed attributes.
-    package mutating func appendNew(_ key: String, _ value: SpanAttribute) {
+    package mutating func appendNew(_ key: consuming String, _ value: consuming SpanAttribute) {
         assert(index(of: key) == nil, "attribute \(key) set twice")
         entries.append(Entry(key: key, value: value))
     }

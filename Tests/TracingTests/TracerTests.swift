@@ -203,6 +203,28 @@ final class BatchSizeRecorder: SpanExporter {
         #expect(data.droppedLinksCount == 2)
     }
 
+    /// `appendNewAttribute` (no search for the key) keeps to the same limit as `setAttribute`, and
+    /// does nothing once the span has ended or when it is not recording.
+    @Test func appendedAttributesKeepTheLimit() {
+        let exporter = InMemorySpanExporter()
+        let tracer = Tracer(sampler: .alwaysOn, processor: SimpleSpanProcessor(exporter: exporter),
+                            limits: SpanLimits(maxAttributes: 3))
+        let span = tracer.startSpan("s", context: .topLevel, attributes: ["a": 1])
+        span.appendNewAttribute("b", "two")
+        span.appendNewAttribute("c", 3)
+        span.appendNewAttribute("d", 4)  // past the limit: dropped and counted
+        span.end()
+        span.appendNewAttribute("e", 5)  // after the end: ignored
+        let data = exporter.spans[0]
+        #expect(data.attributes.map(\.key) == ["a", "b", "c"])
+        #expect(data.attributes["b"] == .string("two") && data.attributes["c"] == .int(3))
+        #expect(data.droppedAttributesCount == 1)
+        let unsampled = Tracer(sampler: .alwaysOff, processor: SimpleSpanProcessor(exporter: exporter))
+            .startSpan("u", context: .topLevel)
+        unsampled.appendNewAttribute("a", 1)
+        #expect(unsampled.attributes.isEmpty)
+    }
+
     @Test func recordedSpansCarryTheirParentTimesAndLimits() throws {
         let exporter = InMemorySpanExporter()
         let tracer = Tracer(sampler: .parentBased(root: .alwaysOn), processor: SimpleSpanProcessor(exporter: exporter),

@@ -237,8 +237,9 @@ final class InferenceTelemetry: BatcherObserver, InferenceObserver, Sendable {
             if let execution { s.queueDuration.observe(Double(execution.queueNanos) / 1e9, exemplarFrom: exemplar) }
         }
         guard let span, span.isRecording else { return }
-        span.setAttribute("inference.model.name", .string(model))
-        span.setAttribute("inference.model.version", .string(version))
+        // Set here only, once per request: appended without a search.
+        span.appendNewAttribute("inference.model.name", .string(model))
+        span.appendNewAttribute("inference.model.version", .string(version))
         if let error {
             span.recordError(error)
             // HTTP semantic conventions: a server span's status stays unset for 4xx (the client's fault).
