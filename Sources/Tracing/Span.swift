@@ -92,11 +92,7 @@ public final class Span: Sendable {
         var pending: (key: String, value: SpanAttribute)? = (key, value)
         state.withLock { state in
             guard !state.ended, let (key, value) = pending.take() else { return }
-            if state.attributes.count < limits.maxAttributes {
-                state.attributes.appendNew(key, value)
-            } else {
-                state.droppedAttributes += 1
-            }
+            if !state.attributes.appendNew(key, value, limit: limits.maxAttributes) { state.droppedAttributes += 1 }
         }
     }
 

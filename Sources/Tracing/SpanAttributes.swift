@@ -66,9 +66,7 @@ public struct SpanAttributes: Sendable, Hashable, ExpressibleByDictionaryLiteral
             entries[index].value = value
             return true
         }
-        guard entries.count < limit else { return false }
-        entries.append(Entry(key: key, value: value))
-        return true
+        return appendNew(key, value, limit: limit)
     }
 
     /// Appends an attribute whose key the caller knows is not there yet (no search): for
@@ -76,6 +74,13 @@ public struct SpanAttributes: Sendable, Hashable, ExpressibleByDictionaryLiteral
     package mutating func appendNew(_ key: consuming String, _ value: consuming SpanAttribute) {
         assert(index(of: key) == nil, "attribute \(key) set twice")
         entries.append(Entry(key: key, value: value))
+    }
+
+    /// `appendNew` unless the list already holds `limit` entries; returns false when it was dropped.
+    package mutating func appendNew(_ key: consuming String, _ value: consuming SpanAttribute, limit: Int) -> Bool {
+        guard entries.count < limit else { return false }
+        appendNew(key, value)
+        return true
     }
 
     public var count: Int { entries.count }
