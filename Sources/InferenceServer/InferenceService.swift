@@ -221,10 +221,7 @@ public final class InferenceService: Sendable {
             // The media type: up to the first `;`, spaces and tabs around it dropped.
             var end = 0
             while end < b.count && b[end] != UInt8(ascii: ";") { end += 1 }
-            var start = 0
-            while start < end && (b[start] == 0x20 || b[start] == 0x09) { start += 1 }
-            while end > start && (b[end - 1] == 0x20 || b[end - 1] == 0x09) { end -= 1 }
-            let type = start..<end
+            let type = HeaderList.trimmed(b, 0..<end)
             if type.isEmpty { return true }
             return HeaderList.equalsLowercase(b, type, "application/json")
                 || HeaderList.equalsLowercase(b, type, "application/octet-stream")

@@ -52,14 +52,21 @@ package enum HeaderList {
     package static func forEachElement(_ b: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, _ body: (Range<Int>) -> Bool) {
         var i = range.lowerBound
         while i < range.upperBound {
-            while i < range.upperBound && (b[i] == 0x20 || b[i] == 0x09) { i += 1 }
             let start = i
             while i < range.upperBound && b[i] != 0x2C { i += 1 }
-            var end = i
-            while end > start && (b[end - 1] == 0x20 || b[end - 1] == 0x09) { end -= 1 }
-            if end > start && !body(start..<end) { return }
+            let element = trimmed(b, start..<i)
+            if !element.isEmpty && !body(element) { return }
             i += 1
         }
+    }
+
+    /// `b[range]` without leading and trailing spaces and tabs.
+    @inlinable
+    package static func trimmed(_ b: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> Range<Int> {
+        var start = range.lowerBound, end = range.upperBound
+        while start < end && (b[start] == 0x20 || b[start] == 0x09) { start += 1 }
+        while end > start && (b[end - 1] == 0x20 || b[end - 1] == 0x09) { end -= 1 }
+        return start..<end
     }
 
     /// Whether `b[range]` is `literal` (lowercase) in any ASCII case.
