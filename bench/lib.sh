@@ -3,9 +3,9 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 
 # Total CPU seconds (user + system) of a process and its threads; of several processes summed.
 cpu_seconds() {
-  local pid files=()
-  for pid in "$@"; do files+=("/proc/$pid/stat"); done
-  awk -v hz="$(getconf CLK_TCK)" '{ s += ($14 + $15) / hz } END { print s }' "${files[@]}"
+  local times
+  times=$(cpu_user_system "$@") || return
+  awk '{ print $1 + $2 }' <<<"$times"
 }
 
 # User and system CPU seconds of processes, summed: "user system".
