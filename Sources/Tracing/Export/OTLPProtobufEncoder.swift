@@ -335,21 +335,15 @@ struct ProtobufCursor {
         bytes(value)
     }
 
-    /// A string's length and UTF-8 bytes.
+    /// A string's length and UTF-8 bytes, read where the string keeps them (`withCString` borrows
+    /// it; `utf8.withContiguousStorageIfAvailable` retained and released it around every call).
     @inline(__always)
     private mutating func bytes(_ value: borrowing String) {
-        let done: Void? = value.utf8.withContiguousStorageIfAvailable { bytes in
-            guard room(for: 10 + bytes.count) else { return }  // the length's varint, then the bytes
-            rawVarint(UInt64(bytes.count))
-            cursor.write(bytes)
-        }
-        if done == nil {
-            var value = copy value
-            value.withUTF8 { bytes in
-                guard room(for: 10 + bytes.count) else { return }
-                rawVarint(UInt64(bytes.count))
-                cursor.write(bytes)
-            }
+        let count = value.utf8.count
+        value.withCString { text in
+            guard room(for: 10 + count) else { return }  // the length's varint, then the bytes
+            rawVarint(UInt64(count))
+            text.withMemoryRebound(to: UInt8.self, capacity: count) { cursor.write($0, count: count) }
         }
     }
 
@@ -427,20 +421,24 @@ struct ProtobufCursor {
         cursor.skip(length)
     }
 
-    /// Every attribute as a `KeyValue` in field `field`.
+    /// Every attribute as a `KeyValue` in field `field`, each read in place through a pointer (an
+    /// entry read by subscript was copied: its key retained and released).
     mutating func attributes(_ field: Int, _ attributes: borrowing SpanAttributes) {
-        for i in attributes.entries.indices {
-            guard room(for: 0) else { break }
-            keyValue(field, attributes.entries[i])
+        attributes.entries.withUnsafeBufferPointer { entries in
+            guard let base = entries.baseAddress else { return }
+            for i in entries.indices {
+                guard room(for: 0) else { break }
+                keyValue(field, base + i)
+            }
         }
     }
 
     @inline(__always)
-    private mutating func keyValue(_ field: Int, _ entry: borrowing SpanAttributes.Entry) {
+    private mutating func keyValue(_ field: Int, _ entry: UnsafePointer<SpanAttributes.Entry>) {
         let keyValue = beginMessage(field)
-        string(1, entry.key)
+        string(1, entry.pointee.key)
         let value = beginMessage(2)
-        anyValue(entry.value)
+        anyValue(entry.pointee.value)
         endMessage(value)
         endMessage(keyValue)
     }
