@@ -18,7 +18,7 @@ cpu_user_system() {
 # CPU time of all a process's threads so far, in nanoseconds (schedstat: finer than cpu_seconds'
 # clock ticks, but threads that have exited are not counted).
 thread_cpu_ns() {
-  cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ ns += $1 } END { printf "%d", ns }'
+  cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ ns += $1 } END { printf "%.0f", ns }'  # not %d: mawk caps it at 2^31 - 1
 }
 
 # start_otlp_sink DIR: an OTLP/HTTP trace sink on loopback (nginx answering 200 to POST /v1/traces,
