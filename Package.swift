@@ -30,7 +30,7 @@ let package = Package(
         // ids, ServiceContext); Logging, Metrics and Tracing on it (Tracing logs failed exports
         // through Logging); and `Telemetry`, which re-exports the four and ties them together.
         // Other targets import `Telemetry`.
-        .target(name: "TelemetryCore", dependencies: ["CZlib"], swiftSettings: crossModule),
+        .target(name: "TelemetryCore", dependencies: ["CZlib", "CLinux"], swiftSettings: crossModule),
         .target(name: "Logging", dependencies: ["TelemetryCore"], swiftSettings: crossModule),
         .target(name: "Metrics", dependencies: ["TelemetryCore"], swiftSettings: crossModule),
         .target(name: "Tracing", dependencies: ["TelemetryCore", "Logging"], swiftSettings: crossModule),

@@ -170,7 +170,10 @@ public final class DynamicBatcher: Sendable {
     }
 
     private func spawn(_ name: String, _ body: @escaping @Sendable () -> Void) {
-        let thread = Thread(block: body)
+        let thread = Thread {
+            setCurrentThreadName("pd-\(name)")  // Thread.name alone is not the name the kernel shows
+            body()
+        }
         thread.name = name
         thread.stackSize = 8 << 20
         thread.start()

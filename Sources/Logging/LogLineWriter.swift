@@ -43,7 +43,7 @@ public final class LogLineWriter: Sendable {
         self.capacity = capacity
         self.maxBufferedBytes = maxBufferedBytes
         self.sink = sink
-        spawnDetachedThread { [self] in run() }
+        spawnDetachedThread(name: "pd-log-writer") { [self] in run() }
     }
 
     /// Lines dropped because the buffer was full (for `pd_log_lines_dropped_total`).

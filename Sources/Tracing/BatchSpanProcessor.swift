@@ -111,7 +111,7 @@ public final class BatchSpanProcessor: SpanProcessor {
         self.exporter = exporter
         encoder = exporter as? any SpanEncodingExporter
         self.configuration = configuration
-        spawnDetachedThread { [self] in run() }
+        spawnDetachedThread(name: "pd-span-export") { [self] in run() }
     }
 
     /// Spans the exporter accepted (for `pd_trace_spans_exported_total`).

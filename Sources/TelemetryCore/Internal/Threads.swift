@@ -1,15 +1,27 @@
 #if canImport(Glibc)
 import Glibc
+import CLinux
 #endif
 
-/// Starts a detached POSIX thread running `body`. Background writers and exporters use
-/// plain threads so that blocking I/O never occupies a Swift concurrency or event-loop thread.
-package func spawnDetachedThread(_ body: @escaping @Sendable () -> Void) {
+/// Names the calling thread, as `top -H`, `ps -L` and profilers show it (`/proc/…/task/…/comm`):
+/// the first 15 bytes of `name`, the kernel's limit.
+package func setCurrentThreadName(_ name: String) {
+    let bytes = name.utf8.prefix(15).map { CChar(bitPattern: $0) } + [0]
+    _ = pthread_setname_np(pthread_self(), bytes)
+}
+
+/// Starts a detached POSIX thread named `name` (see `setCurrentThreadName`) running `body`.
+/// Background writers and exporters use plain threads so that blocking I/O never occupies a
+/// Swift concurrency or event-loop thread.
+package func spawnDetachedThread(name: String, _ body: @escaping @Sendable () -> Void) {
     final class Box: Sendable {
         let body: @Sendable () -> Void
         init(_ body: @escaping @Sendable () -> Void) { self.body = body }
     }
-    let context = Unmanaged.passRetained(Box(body)).toOpaque()
+    let context = Unmanaged.passRetained(Box {
+        setCurrentThreadName(name)
+        body()
+    }).toOpaque()
     var thread = pthread_t()
     let rc = pthread_create(&thread, nil, { raw in
         let box = Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue()
