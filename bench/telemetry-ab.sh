@@ -27,6 +27,8 @@
 #   tracing         tracing off (telemetry on, OTEL_SDK_DISABLED=true) → tracing at 100% sampling
 #                   exported over OTLP/HTTP to an nginx sink (bench/lib.sh start_otlp_sink); the
 #                   spans the measured server dropped are counted per round (they should be 0)
+#   export-batch    tracing with the OpenTelemetry SDKs' batch defaults (OTEL_BSP_MAX_EXPORT_BATCH_SIZE=512,
+#                   OTEL_BSP_MAX_QUEUE_SIZE=2048) → tracing with this service's (2048 and 8192)
 # Access logs go to /dev/null. Writes bench/results/telemetry-ab.md (alternate:
 # bench/results/telemetry-ab-alternate.md; side-by-side: bench/results/telemetry-ab-side-by-side.md;
 # with MEASURED_BIN: bench/results/builds-ab.md, or builds-ab-tracing.md for MODES=tracing-same).
@@ -93,7 +95,9 @@ start_server() {  # start_server BIN CONFIG → prints "pid port"
     metrics) extra=(TELEMETRY_ENABLED=true OTEL_SDK_DISABLED=true) ;;
     metrics-errors) extra=(TELEMETRY_ENABLED=true OTEL_SDK_DISABLED=true ACCESS_LOG=errors) ;;
     access-log | same) extra=(TELEMETRY_ENABLED=true OTEL_SDK_DISABLED=true ACCESS_LOG=all) ;;
-    tracing | tracing-same) extra=(TELEMETRY_ENABLED=true OTEL_TRACES_SAMPLER=always_on OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$SINK_PORT") ;;
+    tracing | tracing-same | export-batch) extra=(TELEMETRY_ENABLED=true OTEL_TRACES_SAMPLER=always_on OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$SINK_PORT") ;;
+    sdk-batches) extra=(TELEMETRY_ENABLED=true OTEL_TRACES_SAMPLER=always_on OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$SINK_PORT"
+                        OTEL_BSP_MAX_EXPORT_BATCH_SIZE=512 OTEL_BSP_MAX_QUEUE_SIZE=2048) ;;
   esac
   local port; port=$(free_port)
   env HOST=127.0.0.1 PORT=$port MAX_QUEUE_SIZE=1024 LOG_LEVEL=info SHUTDOWN_DRAIN_SECONDS=0 "${extra[@]}" "${SESSION[@]}" "${PIN[@]}" "$1" >/dev/null 2>&1 &
@@ -101,7 +105,7 @@ start_server() {  # start_server BIN CONFIG → prints "pid port"
 }
 
 baseline_of() {  # the configuration MODE is compared against
-  case $1 in tracing | same) echo metrics ;; tracing-same) echo tracing-same ;; access-log) echo metrics-errors ;; *) echo off ;; esac
+  case $1 in tracing | same) echo metrics ;; tracing-same) echo tracing-same ;; access-log) echo metrics-errors ;; export-batch) echo sdk-batches ;; *) echo off ;; esac
 }
 
 start_side() {  # start_side a|b BIN MODE → prints "pid port": MODE's baseline (a) or MODE itself (b)
@@ -264,6 +268,9 @@ print("- same: the metrics configuration on both sides" + (" (the measured side 
 print("- tracing: tracing off (telemetry on, OTEL_SDK_DISABLED=true) against tracing at 100% sampling "
       "(OTEL_TRACES_SAMPLER=always_on), spans exported over OTLP/HTTP (protobuf, the default) to a sink that keeps up (nginx answering 200 on "
       "loopback, on the load's CPUs).")
+if "export-batch" in modes.split():
+    print("- export-batch: tracing as in the tracing pair, exported in batches of 512 spans from a queue of 2048 "
+          "(the OpenTelemetry SDKs' defaults) against this service's defaults, 2048 and 8192.")
 if "tracing-same" in modes.split():
     print("- tracing-same: the tracing configuration on both sides" + (" (the measured side is another build: MEASURED_BIN)." if measured_bin else ", the method's own noise with tracing on."))
 print("- off: TELEMETRY_ENABLED=false on both sides" + (" (the measured side is another build: MEASURED_BIN)." if measured_bin else "."))
@@ -279,7 +286,7 @@ for line in open(rows):
     print(f"| {label} | {mode} | {rnd} | {ra} | {rb} | {ca} | {cb} | {lost} |")
 print()
 for (label, mode), lost in dropped.items():
-    if mode == "tracing":
+    if mode in ("tracing", "export-batch"):
         print(f"Spans the measured server dropped ({label}, all rounds): {lost}" + (
             " (every span ended was exported)." if lost == 0 else
             ": those rounds measured dropping, which is cheaper than exporting, and understate the cost."))

@@ -39,8 +39,8 @@ public struct Settings: Sendable, Equatable {
     public var otelExporterOTLPProtocol = "http/protobuf"
     public var otelExporterOTLPTimeoutMs = 10_000
     public var otelBSPScheduleDelayMs = 5_000
-    public var otelBSPMaxQueueSize = 2_048
-    public var otelBSPMaxExportBatchSize = 512
+    public var otelBSPMaxQueueSize = 8_192
+    public var otelBSPMaxExportBatchSize = 2_048
     public var otelBSPExportTimeoutMs = 30_000
 
     public init() {}
