@@ -89,6 +89,27 @@ import TelemetryCore
         }
     }
 
+    /// Keys and string values go out as exactly their UTF-8 bytes, whether the string is stored
+    /// inline (15 bytes or fewer) or on the heap, with multi-byte characters or an embedded NUL.
+    @Test func protobufStringsAreTheirUTF8Bytes() throws {
+        let texts = ["", "a\u{0}b", "é", "ü日本\u{0}", String(repeating: "x", count: 15), String(repeating: "y", count: 16),
+                     "mixed ü \u{0} " + String(repeating: "long ", count: 30)]
+        var span = try fixedSpan()
+        span.attributes = SpanAttributes()
+        for (i, text) in texts.enumerated() { span.attributes["k\(i)\(text)"] = .string(text) }
+        let bytes = OTLPProtobufEncoder.encode([span], resource: Resource(attributes: [:]), scope: InstrumentationScope(name: "s"))
+        let request = try WireReader(bytes[...]).fields()
+        let scopeSpans = try WireReader(try WireReader(request[0].bytes).fields()[1].bytes).fields()
+        let attributes = try WireReader(scopeSpans[1].bytes).fields().filter { $0.number == 9 }
+        #expect(attributes.count == texts.count)
+        for (i, attribute) in attributes.enumerated() {
+            let keyValue = try WireReader(attribute.bytes).fields()
+            #expect(Array(keyValue[0].bytes) == Array("k\(i)\(texts[i])".utf8))
+            let value = try WireReader(keyValue[1].bytes).fields()
+            #expect(value.first?.number == 1 && Array(value[0].bytes) == Array(texts[i].utf8))
+        }
+    }
+
     /// A span that does not fit the room first reserved for it is written again, sized: whichever
     /// string, attribute, link or event it outgrows the room at, the bytes are the sized ones, and
     /// nothing of the discarded attempt stays in the buffer.
