@@ -427,15 +427,14 @@ func inferSpans(count: Int) -> [SpanData] {
         }
         batch.end()
         for span in servers {
-            span.setAttribute("inference.model.name", "mlp")
-            span.setAttribute("inference.model.version", "1")
             span.setAttribute("http.response.status_code", .int(200))
             span.end()
         }
         let queues = tracer.recordSpans("inference.queue", parents: servers.map(\.traceContext),
                                         starts: Array(repeating: t, count: servers.count), end: t + 900_000)
         tracer.recordSpans("inference.execute", parents: queues, starts: Array(repeating: t + 900_000, count: queues.count),
-                           end: t + 1_200_000, attributes: ["inference.batch.id": .int(batchID)],
+                           end: t + 1_200_000,
+                           attributes: ["inference.batch.id": .int(batchID), "inference.model.name": "mlp", "inference.model.version": "1"],
                            links: [SpanLink(batch.traceContext)])
         t += 1_500_000
     }

@@ -122,10 +122,14 @@ def check_request_traces(results, spans, checks):
         if (server.kind, queue.kind, execute.kind) != (SERVER, INTERNAL, INTERNAL):
             problems.append(f"trace {r.trace_id}: kinds {server.kind}, {queue.kind}, {execute.kind}")
         want = {"http.request.method": "POST", "http.route": INFER_ROUTE, "url.path": "/v2/models/mlp/infer",
-                "http.response.status_code": 200, "inference.model.name": "mlp", "inference.model.version": "1"}
+                "http.response.status_code": 200}
         got = {k: server.attributes.get(k) for k in want}
         if got != want:
             problems.append(f"trace {r.trace_id}: server attributes {got}")
+        want = {"inference.model.name": "mlp", "inference.model.version": "1"}
+        got = {k: execute.attributes.get(k) for k in want}
+        if got != want:
+            problems.append(f"trace {r.trace_id}: execute attributes {got}")
         if any(s.status_code == 2 for s in mine):
             problems.append(f"trace {r.trace_id}: a span of a 200 has status ERROR")
         for child, parent in ((queue, server), (execute, server), (execute, queue)):

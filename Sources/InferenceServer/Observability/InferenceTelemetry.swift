@@ -148,8 +148,13 @@ final class InferenceTelemetry: BatcherObserver, InferenceObserver, Sendable {
             span.addLinks(links)
         }
         // The batch's size and trigger are on its span, one link away: not repeated on every member's.
-        var memberAttributes = SpanAttributes(minimumCapacity: 1)
+        // The model's name and version are, so that each request's own trace names its model. They
+        // are the same for every member, so encoded once per batch (the server span, made per
+        // request, does not repeat them).
+        var memberAttributes = SpanAttributes(minimumCapacity: 3)
         memberAttributes.appendNew("inference.batch.id", .int(batchID))
+        memberAttributes.appendNew("inference.model.name", .string(model))
+        memberAttributes.appendNew("inference.model.version", .string(version))
         return BatchTrace(span: span, memberAttributes: memberAttributes)
     }
 
@@ -237,9 +242,6 @@ final class InferenceTelemetry: BatcherObserver, InferenceObserver, Sendable {
             if let execution { s.queueDuration.observe(Double(execution.queueNanos) / 1e9, exemplarFrom: exemplar) }
         }
         guard let span, span.isRecording else { return }
-        // Set here only, once per request: appended without a search.
-        span.appendNewAttribute("inference.model.name", .string(model))
-        span.appendNewAttribute("inference.model.version", .string(version))
         if let error {
             span.recordError(error)
             // HTTP semantic conventions: a server span's status stays unset for 4xx (the client's fault).
