@@ -24,10 +24,10 @@ public final class BatchSpanProcessor: SpanProcessor {
 
         /// 8192 queued, 2048 per batch, a partial batch every 5 s. The OpenTelemetry SDK defaults
         /// are 2048 and 512; larger batches because each export request costs the export thread
-        /// about 90 µs of CPU besides its spans' 30–40 ns each (it sleeps and wakes twice, and on
-        /// loopback wakes the collector): in batches of 512 the export thread took 1.6% of a busy
+        /// 75–95 µs of CPU besides its spans' 30–40 ns each (it sleeps and wakes twice, and on
+        /// loopback wakes the collector): in batches of 512 the export thread took about 1.5% of a busy
         /// server's CPU at 100% sampling, in batches of 2048 0.6% (`bench/span-export.sh`). 2048
-        /// typical spans are about 0.5 MB, well below collectors' request limits.
+        /// spans of an infer request are about 0.4 MB, well below collectors' request limits.
         public init(maxQueueSize: Int = 8192, maxExportBatchSize: Int = 2048, scheduleDelay: Duration = .seconds(5)) {
             precondition(maxQueueSize > 0 && maxExportBatchSize > 0)
             self.maxQueueSize = maxQueueSize
