@@ -89,15 +89,14 @@ wait_sink() { curl -fsS -X POST --data-binary x "http://127.0.0.1:$SINK_PORT/v1/
 for _ in $(seq 1 50); do wait_sink && break; sleep 0.1; done
 
 start_server() {  # start_server BIN CONFIG → prints "pid port"
-  local extra
+  local extra tracing=(TELEMETRY_ENABLED=true OTEL_TRACES_SAMPLER=always_on OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$SINK_PORT")
   case $2 in
     off) extra=(TELEMETRY_ENABLED=false) ;;
     metrics) extra=(TELEMETRY_ENABLED=true OTEL_SDK_DISABLED=true) ;;
     metrics-errors) extra=(TELEMETRY_ENABLED=true OTEL_SDK_DISABLED=true ACCESS_LOG=errors) ;;
     access-log | same) extra=(TELEMETRY_ENABLED=true OTEL_SDK_DISABLED=true ACCESS_LOG=all) ;;
-    tracing | tracing-same | export-batch) extra=(TELEMETRY_ENABLED=true OTEL_TRACES_SAMPLER=always_on OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$SINK_PORT") ;;
-    sdk-batches) extra=(TELEMETRY_ENABLED=true OTEL_TRACES_SAMPLER=always_on OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$SINK_PORT"
-                        OTEL_BSP_MAX_EXPORT_BATCH_SIZE=512 OTEL_BSP_MAX_QUEUE_SIZE=2048) ;;
+    tracing | tracing-same | export-batch) extra=("${tracing[@]}") ;;
+    sdk-batches) extra=("${tracing[@]}" OTEL_BSP_MAX_EXPORT_BATCH_SIZE=512 OTEL_BSP_MAX_QUEUE_SIZE=2048) ;;
   esac
   local port; port=$(free_port)
   env HOST=127.0.0.1 PORT=$port MAX_QUEUE_SIZE=1024 LOG_LEVEL=info SHUTDOWN_DRAIN_SECONDS=0 "${extra[@]}" "${SESSION[@]}" "${PIN[@]}" "$1" >/dev/null 2>&1 &

@@ -335,8 +335,8 @@ struct ProtobufCursor {
         bytes(value)
     }
 
-    /// A string's length and UTF-8 bytes, read where the string keeps them (`withCString` borrows
-    /// it; `utf8.withContiguousStorageIfAvailable` retained and released it around every call).
+    /// A string's length and UTF-8 bytes, read where a native string keeps them (`withCString`
+    /// copies only a small string's inline bytes, and writes an embedded NUL like any byte).
     @inline(__always)
     private mutating func bytes(_ value: borrowing String) {
         let count = value.utf8.count
