@@ -163,15 +163,29 @@ public final class DynamicBatcher: Sendable {
             return !started
         }
         guard first else { return }
-        spawn("batch-\(metadata.name)") { [self] in housekeepingLoop() }
+        spawn(DynamicBatcher.threadName(model: metadata.name)) { [self] in housekeepingLoop() }
         for index in 0..<workerCount {
-            spawn("batch-\(metadata.name)-\(index)") { [self] in workerLoop() }
+            spawn(DynamicBatcher.threadName(model: metadata.name, worker: index)) { [self] in workerLoop() }
         }
+    }
+
+    /// `pd-batch-<model>` for the housekeeping thread, `pd-batch-<model>-<worker>` for a worker: the
+    /// model's name cut short where the whole would pass the kernel's 15 bytes, so that a worker's
+    /// number stays visible (`pd-batch-digi-0`).
+    static func threadName(model: String, worker: Int? = nil) -> String {
+        let suffix = worker.map { "-\($0)" } ?? ""
+        let room = 15 - "pd-batch-".utf8.count - suffix.utf8.count
+        var name = ""
+        for character in model {
+            guard name.utf8.count + character.utf8.count <= room else { break }
+            name.append(character)
+        }
+        return "pd-batch-\(name)\(suffix)"
     }
 
     private func spawn(_ name: String, _ body: @escaping @Sendable () -> Void) {
         let thread = Thread {
-            setCurrentThreadName("pd-\(name)")  // Thread.name alone is not the name the kernel shows
+            setCurrentThreadName(name)  // Thread.name alone is not the name the kernel shows
             body()
         }
         thread.name = name

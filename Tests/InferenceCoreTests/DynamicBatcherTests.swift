@@ -48,6 +48,22 @@ final class Results: Sendable {
 }
 
 @Suite struct DynamicBatcherTests {
+    /// Thread names fit the kernel's 15 bytes and keep a worker's number, cutting the model's name
+    /// (at a character, never inside one).
+    @Test func threadNamesKeepTheWorkerNumber() {
+        #expect(DynamicBatcher.threadName(model: "mlp") == "pd-batch-mlp")
+        #expect(DynamicBatcher.threadName(model: "mlp", worker: 0) == "pd-batch-mlp-0")
+        #expect(DynamicBatcher.threadName(model: "digits") == "pd-batch-digits")
+        #expect(DynamicBatcher.threadName(model: "digits", worker: 1) == "pd-batch-digi-1")
+        #expect(DynamicBatcher.threadName(model: "resnet50-large", worker: 12) == "pd-batch-res-12")
+        #expect(DynamicBatcher.threadName(model: "modèle", worker: 3) == "pd-batch-mod-3")
+        for model in ["mlp", "digits", "a-very-long-model-name", "ééééé"] {
+            for worker in [nil, 0, 7, 123] {
+                #expect(DynamicBatcher.threadName(model: model, worker: worker).utf8.count <= 15)
+            }
+        }
+    }
+
     @Test func everyCallerReceivesExactlyItsOwnRows() throws {
         let backend = DoublingBackend(gated: true)
         let batcher = DynamicBatcher(metadata: rowMetadata, backend: backend,
