@@ -428,12 +428,22 @@ import TelemetryCore
         #expect(config.otlp.timeout == .milliseconds(2500))
         #expect(config.sampler == .parentBased(root: .traceIDRatio(0.25)))
         #expect(config.batch.maxQueueSize == 100)
-        #expect(config.batch.maxExportBatchSize == 100)
+        #expect(config.batch.maxExportBatchSize == 25, "a quarter of a queue set below the default")
         #expect(config.exporter == .otlp)
         #expect(config.resource.attributes["service.name"] == "pd-inference-prod")
         #expect(config.resource.attributes["service.version"] == "1.0.0")
         #expect(config.resource.attributes["team"] == "ml platform")
         #expect(config.resource.attributes["host.name"] != nil)
+
+        // Batch sizes: the defaults; a batch set explicitly (at most the queue); a quarter of a smaller queue.
+        for (environment, queue, batch) in [([:], 8192, 2048), (["OTEL_BSP_MAX_QUEUE_SIZE": "20000"], 20000, 2048),
+                                            (["OTEL_BSP_MAX_QUEUE_SIZE": "1000"], 1000, 250),
+                                            (["OTEL_BSP_MAX_QUEUE_SIZE": "1000", "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "512"], 1000, 512),
+                                            (["OTEL_BSP_MAX_QUEUE_SIZE": "1000", "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "5000"], 1000, 1000),
+                                            (["OTEL_BSP_MAX_QUEUE_SIZE": "2"], 2, 1)] {
+            let sized = try TracingConfiguration(environment: environment, serviceName: "s", serviceVersion: "1")
+            #expect(sized.batch.maxQueueSize == queue && sized.batch.maxExportBatchSize == batch, "\(environment)")
+        }
 
         let specific = try TracingConfiguration(environment: [
             "OTEL_EXPORTER_OTLP_ENDPOINT": "http://a:4318",
