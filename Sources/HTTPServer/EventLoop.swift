@@ -216,7 +216,7 @@ final class EventLoop: @unchecked Sendable {
 
     func run() {
         threadID.store(UInt(pthread_self()), ordering: .releasing)
-        _ = pthread_setname_np(pthread_self(), "pd-http-\(index)")
+        setCurrentThreadName("pd-http-\(index)")
         now = monotonicNanos()
         nextSweep = now &+ settings.sweepIntervalNanos
         date.update()

@@ -170,11 +170,11 @@ public final class DynamicBatcher: Sendable {
     }
 
     /// `pd-batch-<model>` for the housekeeping thread, `pd-batch-<model>-<worker>` for a worker: the
-    /// model's name cut short where the whole would pass the kernel's 15 bytes, so that a worker's
+    /// model's name cut short where the whole would pass `maxThreadNameBytes`, so that a worker's
     /// number stays visible (`pd-batch-digi-0`).
     static func threadName(model: String, worker: Int? = nil) -> String {
         let suffix = worker.map { "-\($0)" } ?? ""
-        let room = 15 - "pd-batch-".utf8.count - suffix.utf8.count
+        let room = maxThreadNameBytes - "pd-batch-".utf8.count - suffix.utf8.count
         var name = ""
         for character in model {
             guard name.utf8.count + character.utf8.count <= room else { break }

@@ -3,10 +3,13 @@ import Glibc
 import CLinux
 #endif
 
+/// The most bytes of a thread's name the kernel keeps (`TASK_COMM_LEN` less its NUL).
+package let maxThreadNameBytes = 15
+
 /// Names the calling thread, as `top -H`, `ps -L` and profilers show it (`/proc/…/task/…/comm`):
-/// the first 15 bytes of `name`, the kernel's limit.
+/// the first `maxThreadNameBytes` bytes of `name`.
 package func setCurrentThreadName(_ name: String) {
-    let bytes = name.utf8.prefix(15).map { CChar(bitPattern: $0) } + [0]
+    let bytes = name.utf8.prefix(maxThreadNameBytes).map { CChar(bitPattern: $0) } + [0]
     _ = pthread_setname_np(pthread_self(), bytes)
 }
 
