@@ -47,10 +47,20 @@ CONF
   echo "$! $port"
 }
 
-# dropped_spans PORT: the server's pd_trace_spans_dropped_total (0 when tracing is off).
-dropped_spans() {
-  curl -fsS "http://127.0.0.1:$1/metrics" 2>/dev/null | awk '/^pd_trace_spans_dropped_total / { n = $2 } END { printf "%d", n }'
+# wait_otlp_sink PORT: waits (at most 5 s) until the sink started by start_otlp_sink answers.
+wait_otlp_sink() {
+  for _ in $(seq 1 50); do
+    curl -fsS -X POST --data-binary x "http://127.0.0.1:$1/v1/traces" >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
 }
+
+# trace_spans PORT dropped|exported: the server's pd_trace_spans_<what>_total (0 when tracing is off).
+trace_spans() {
+  curl -fsS "http://127.0.0.1:$1/metrics" 2>/dev/null | awk -v name="pd_trace_spans_$2_total" '$1 == name { n = $2 } END { printf "%.0f", n }'
+}
+
+dropped_spans() { trace_spans "$1" dropped; }
 
 # Resident memory of a process in MiB.
 rss_mib() { awk '/VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }

@@ -33,9 +33,8 @@ python3 bench/make_body.py 1 784 >"$work/body.json"
 export BODY_FILE="$work/body.json"
 read -r sink_pid sink_port < <(start_otlp_sink "$work")
 pids+=("$sink_pid")
-for _ in $(seq 1 50); do curl -fsS -X POST --data-binary x "http://127.0.0.1:$sink_port/v1/traces" >/dev/null 2>&1 && break; sleep 0.1; done
+wait_otlp_sink "$sink_port"
 
-exported() { curl -fsS "http://127.0.0.1:$1/metrics" | awk '/^pd_trace_spans_exported_total / { print $2 }'; }
 export_thread_ns() {  # the CPU time of the server's span export thread so far
   local task
   for task in /proc/"$1"/task/*; do
@@ -57,11 +56,11 @@ run() {  # run ROUND SIZE: one server exporting batches of SIZE spans under load
   wait_http "http://127.0.0.1:$port/readyz"
   wrk -t1 -c64 -d1s -s bench/infer.lua "http://127.0.0.1:$port/v2/models/mlp/infer" >/dev/null  # warm-up
   local spans0 thread0 all0 out spans1 thread1 all1 requests
-  spans0=$(exported "$port"); thread0=$(export_thread_ns "$pid"); all0=$(thread_cpu_ns "$pid")
+  spans0=$(trace_spans "$port" exported); thread0=$(export_thread_ns "$pid"); all0=$(thread_cpu_ns "$pid")
   out=$(wrk -t1 -c64 -d"${SECS}s" -s bench/infer.lua "http://127.0.0.1:$port/v2/models/mlp/infer")
   thread1=$(export_thread_ns "$pid"); all1=$(thread_cpu_ns "$pid")
   sleep 0.2  # the last full batch's export finishes
-  spans1=$(exported "$port")
+  spans1=$(trace_spans "$port" exported)
   requests=$(awk '/ requests in / { print $1 }' <<<"$out")
   echo "$round $size $requests $((spans1 - spans0)) $((thread1 - thread0)) $((all1 - all0))" >>"$work/rows"
   kill -TERM "$pid"; wait "$pid" 2>/dev/null || true

@@ -85,8 +85,7 @@ export BODY_FILE="$work/body.json"
 command -v nginx >/dev/null || { echo "the OTLP sink is nginx: apt-get install -y nginx" >&2; exit 2; }
 read -r sink_pid SINK_PORT < <(start_otlp_sink "$work")
 pids+=("$sink_pid")
-wait_sink() { curl -fsS -X POST --data-binary x "http://127.0.0.1:$SINK_PORT/v1/traces" >/dev/null 2>&1; }
-for _ in $(seq 1 50); do wait_sink && break; sleep 0.1; done
+wait_otlp_sink "$SINK_PORT"
 
 start_server() {  # start_server BIN CONFIG → prints "pid port"
   local extra tracing=(TELEMETRY_ENABLED=true OTEL_TRACES_SAMPLER=always_on OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$SINK_PORT")
