@@ -28,10 +28,13 @@ public final class BatchSpanProcessor: SpanProcessor {
         /// loopback wakes the collector): in batches of 512 the export thread took about 1.5% of a busy
         /// server's CPU at 100% sampling, in batches of 2048 0.6% (`bench/span-export.sh`). 2048
         /// spans of an infer request are about 0.4 MB, well below collectors' request limits.
-        public init(maxQueueSize: Int = 8192, maxExportBatchSize: Int = 2048, scheduleDelay: Duration = .seconds(5)) {
-            precondition(maxQueueSize > 0 && maxExportBatchSize > 0)
+        /// Without a batch size, a queue smaller than the default gets batches of a quarter of it,
+        /// as the default has: a batch the size of the whole queue would drop every span that ends
+        /// while it is sent. A batch size given is kept, at most the queue's.
+        public init(maxQueueSize: Int = 8192, maxExportBatchSize: Int? = nil, scheduleDelay: Duration = .seconds(5)) {
+            precondition(maxQueueSize > 0 && (maxExportBatchSize ?? 1) > 0)
             self.maxQueueSize = maxQueueSize
-            self.maxExportBatchSize = min(maxExportBatchSize, maxQueueSize)
+            self.maxExportBatchSize = min(maxExportBatchSize ?? min(2048, max(1, maxQueueSize / 4)), maxQueueSize)
             self.scheduleDelay = scheduleDelay
         }
     }

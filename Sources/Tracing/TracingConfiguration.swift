@@ -129,17 +129,12 @@ public struct TracingConfiguration: Sendable {
             }
             otlp.encoding = value
         }
-        var batch = BatchSpanProcessor.Configuration()
-        if let raw = value("OTEL_BSP_SCHEDULE_DELAY") { batch.scheduleDelay = try milliseconds("OTEL_BSP_SCHEDULE_DELAY", raw) }
-        if let n = try positive("OTEL_BSP_MAX_QUEUE_SIZE") { batch.maxQueueSize = n }
-        if let n = try positive("OTEL_BSP_MAX_EXPORT_BATCH_SIZE") {
-            batch.maxExportBatchSize = n
-        } else {
-            // A queue set smaller than the default keeps room for four batches, as the default does:
-            // a batch the size of the whole queue would drop every span that ends while it is sent.
-            batch.maxExportBatchSize = min(batch.maxExportBatchSize, max(1, batch.maxQueueSize / 4))
-        }
-        batch.maxExportBatchSize = min(batch.maxExportBatchSize, batch.maxQueueSize)
+        let defaults = BatchSpanProcessor.Configuration()
+        var scheduleDelay = defaults.scheduleDelay
+        if let raw = value("OTEL_BSP_SCHEDULE_DELAY") { scheduleDelay = try milliseconds("OTEL_BSP_SCHEDULE_DELAY", raw) }
+        let batch = BatchSpanProcessor.Configuration(maxQueueSize: try positive("OTEL_BSP_MAX_QUEUE_SIZE") ?? defaults.maxQueueSize,
+                                                     maxExportBatchSize: try positive("OTEL_BSP_MAX_EXPORT_BATCH_SIZE"),
+                                                     scheduleDelay: scheduleDelay)
         if let raw = value("OTEL_BSP_EXPORT_TIMEOUT") {
             otlp.retry.maxElapsed = try milliseconds("OTEL_BSP_EXPORT_TIMEOUT", raw)
         }

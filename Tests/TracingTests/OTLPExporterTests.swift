@@ -444,6 +444,9 @@ import TelemetryCore
             let sized = try TracingConfiguration(environment: environment, serviceName: "s", serviceVersion: "1")
             #expect(sized.batch.maxQueueSize == queue && sized.batch.maxExportBatchSize == batch, "\(environment)")
         }
+        // The same rule for a configuration made in Swift.
+        #expect(BatchSpanProcessor.Configuration(maxQueueSize: 1000).maxExportBatchSize == 250)
+        #expect(BatchSpanProcessor.Configuration(maxQueueSize: 1000, maxExportBatchSize: 5000).maxExportBatchSize == 1000)
 
         let specific = try TracingConfiguration(environment: [
             "OTEL_EXPORTER_OTLP_ENDPOINT": "http://a:4318",
